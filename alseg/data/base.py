@@ -1,0 +1,53 @@
+"""What every dataset gives the rest of alseg: images, label maps and, where known, polygons."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+IGNORE_INDEX = 255
+"""Label value of pixels that carry no label (void, border, or not labelled yet)."""
+
+Polygon = tuple[int, np.ndarray]
+"""One annotated object: its class and its vertices as an (N, 2) array of (x, y) pixels."""
+
+
+class SegmentationDataset(Protocol):
+    """A split of a segmentation dataset with a fixed image size.
+
+    Images are float tensors (3, H, W) in [0, 1]; targets are long tensors (H, W) with class
+    indices in [0, num_classes) and IGNORE_INDEX for void pixels.
+    """
+
+    class_names: tuple[str, ...]
+    image_size: tuple[int, int]
+
+    def __len__(self) -> int: ...
+
+    def image(self, index: int) -> torch.Tensor: ...
+
+    def target(self, index: int) -> torch.Tensor: ...
+
+    def polygons(self, index: int) -> list[Polygon] | None:
+        """Annotated polygons of the image, or None when the dataset has none."""
+        ...
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """The splits of one dataset: the pool to label, and the evaluation splits."""
+
+    train: SegmentationDataset
+    val: SegmentationDataset
+    test: SegmentationDataset
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.train.class_names)
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return self.train.class_names

@@ -1,0 +1,255 @@
+"""One active-learning experiment: build everything from the config, then run the cycles.
+
+Cycle c trains on the labels bought so far, evaluates, and (unless it is the last) queries
+the next units. Every cycle draws its randomness from (seed, cycle) alone, so a resumed run
+repeats exactly what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
+from alseg.data.base import DataSplits, SegmentationDataset
+from alseg.errors import AlsegError
+from alseg.model import SegmentationModule
+from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
+from alseg.results import Row, RunDirectory, atomic_write_text, format_table
+from alseg.strategies.base import Strategy
+
+log = logging.getLogger("alseg")
+
+SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction", "val_miou", "test_miou", "test_dice"]
+
+
+class LabelledImages(Dataset):
+    """The training set: images with at least one labelled pixel, targets masked by the oracle."""
+
+    def __init__(self, pool: SegmentationDataset, oracle: Oracle) -> None:
+        self.pool = pool
+        self.oracle = oracle
+        self.indices = oracle.state.labelled_images()
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = int(self.indices[item])
+        return self.pool.image(index), self.oracle.training_target(index)
+
+
+class EvaluationImages(Dataset):
+    """A fully labelled evaluation split (val or test)."""
+
+    def __init__(self, split: SegmentationDataset) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.split.image(index), self.split.target(index)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit."""
+
+    unit: str
+    initial: int | float
+    per_cycle: float
+    total: float | None
+    cycles: int | None
+
+    def __post_init__(self) -> None:
+        if self.unit not in COST_UNITS:
+            raise AlsegError(f"budget.unit must be one of {list(COST_UNITS)} (got {self.unit!r}).")
+        if not self.per_cycle > 0:
+            raise AlsegError(f"budget.per_cycle must be positive (got {self.per_cycle}).")
+        if self.total is not None and not self.total > 0:
+            raise AlsegError(f"budget.total must be positive or null (got {self.total}).")
+        if self.cycles is None and self.total is None:
+            raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
+        if self.cycles is not None and self.cycles < 0:
+            raise AlsegError(f"budget.cycles must be >= 0 (got {self.cycles}).")
+
+
+def cycle_seed(seed: int, cycle: int) -> int:
+    """The seed of one cycle's training and query, derived from the run's seed."""
+    return int(np.random.SeedSequence([seed, cycle]).generate_state(1)[0] % 2**31)
+
+
+class Experiment:
+    """Builds the objects of one run from its config and runs its cycles in `root`."""
+
+    def __init__(self, cfg: DictConfig, root: Path) -> None:
+        self.cfg = cfg
+        self.seed = int(cfg.seed)
+        self.run_dir = RunDirectory(root)
+        self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
+        self.strategy: Strategy = instantiate(cfg.strategy)
+        self.data: DataSplits = instantiate(cfg.dataset.splits)
+        boxes = instantiate(cfg.regions).boxes(*self.data.train.image_size)
+        self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
+        self.ledger = CostLedger()
+        self.oracle = Oracle(self.data.train, self.state, self.ledger)
+        self.logger = instantiate(cfg.logger, save_dir=str(root))
+        self.eval_loaders = {
+            split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
+            for split in cfg.evaluate_on
+        }
+
+    def run(self) -> list[Row]:
+        """Run (or resume) every cycle; return the cycle rows."""
+        self._check_config_matches_saved()
+        completed = self.run_dir.last_completed_cycle()
+        if completed >= 0:
+            rows = self.run_dir.restore(completed, self.state, self.ledger)
+            log.info("resuming %s after cycle %d", self.run_dir.root, completed)
+        else:
+            rows = []
+            images = initial_images(len(self.data.train), self.budget.initial, self.seed)
+            self.oracle.reveal([(int(i), r) for i in images for r in range(len(self.state.boxes))], 0)
+            self._check_budget_fits()
+        cycle = completed + 1
+        while True:
+            acquire = self._should_acquire(cycle)
+            trained_on = {f"cost_{unit}": self.ledger.spent[unit] for unit in COST_UNITS}
+            trained_on["labelled_fraction"] = self.state.labelled_fraction()
+            outcome, module = self._run_cycle(cycle, acquire)
+            rows.append(self._row(cycle, trained_on, outcome))
+            self.run_dir.save_cycle(
+                cycle, rows, self.state, self.ledger, module.network.state_dict(),
+                bool(self.cfg.keep_checkpoints),
+            )
+            self.logger.log_metrics(_numeric(rows[-1]), step=cycle)
+            self.logger.save()
+            log.info(_summary_line(rows[-1]))
+            if not acquire or len(outcome.queried) == 0:
+                break
+            cycle += 1
+        self.logger.finalize("success")
+        log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, SUMMARY_COLUMNS))
+        return rows
+
+    def _check_config_matches_saved(self) -> None:
+        saved = self.run_dir.root / "config.yaml"
+        text = OmegaConf.to_yaml(self.cfg, resolve=True)
+        if saved.exists() and self.run_dir.last_completed_cycle() >= 0 and saved.read_text() != text:
+            raise AlsegError(
+                f"{self.run_dir.root} holds a run with a different config ({saved}); resume it "
+                "with the same overrides, or give a new hydra.run.dir."
+            )
+        atomic_write_text(saved, text)
+
+    def _check_budget_fits(self) -> None:
+        """Fail before training when the pool cannot pay for the budget."""
+        unit, budget = self.budget.unit, self.budget
+        if budget.cycles == 0:
+            return
+        capacity = self.oracle.remaining_capacity(unit)
+        planned = [budget.per_cycle]
+        if budget.cycles is not None:
+            planned.append(budget.per_cycle * budget.cycles)
+        if budget.total is not None:
+            planned = [min(p, budget.total - self.ledger.spent[unit]) for p in planned]
+            if budget.total < self.ledger.spent[unit]:
+                raise AlsegError(
+                    f"budget.total ({budget.total} {unit}) is below the cost of the initial set "
+                    f"({self.ledger.spent[unit]:g} {unit}); raise budget.total or lower budget.initial."
+                )
+        if max(planned) > capacity + 1e-9:
+            raise AlsegError(
+                f"the budget asks for {max(planned):g} {unit} after the initial set, but the "
+                f"unlabelled pool only holds {capacity:g} {unit}; lower budget.per_cycle, "
+                "budget.cycles or budget.total, or use a larger pool."
+            )
+
+    def _should_acquire(self, cycle: int) -> bool:
+        if self.budget.cycles is not None and cycle >= self.budget.cycles:
+            return False
+        total = self.budget.total
+        return total is None or self.ledger.spent[self.budget.unit] < total - 1e-9
+
+    def _run_cycle(self, cycle: int, acquire: bool) -> tuple[CycleOutcome, SegmentationModule]:
+        pl.seed_everything(cycle_seed(self.seed, cycle), workers=True, verbose=False)
+        train_cfg = self.cfg.train
+        module = self._build_module(cycle)
+        acquisition = None
+        if acquire:
+            budget = self.budget.per_cycle
+            if self.budget.total is not None:
+                budget = min(budget, self.budget.total - self.ledger.spent[self.budget.unit])
+            acquisition = Acquisition(
+                cycle + 1, self.strategy, self.data.train, self.oracle, self.budget.unit, budget,
+                np.random.default_rng([self.seed, cycle, 1]), int(self.cfg.scoring.batch_size),
+            )
+        callback = ActiveLearningCallback(
+            self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress)
+        )
+        train_set = LabelledImages(self.data.train, self.oracle)
+        loader = DataLoader(
+            train_set, batch_size=train_cfg.batch_size, shuffle=True,
+            num_workers=train_cfg.num_workers, persistent_workers=train_cfg.num_workers > 0,
+        )
+        trainer: pl.Trainer = instantiate(
+            self.cfg.trainer,
+            max_epochs=max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / len(loader))),
+            callbacks=[callback],
+            logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=f"cycle_{cycle:03d}"),
+            enable_progress_bar=bool(self.cfg.progress),
+            default_root_dir=str(self.run_dir.root),
+        )
+        trainer.fit(module, loader)
+        assert callback.outcome is not None
+        return callback.outcome, module
+
+    def _build_module(self, cycle: int) -> SegmentationModule:
+        network = instantiate(self.cfg.model.network, num_classes=self.data.num_classes)
+        if cycle > 0 and not self.cfg.train.reinit:
+            network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
+        return SegmentationModule(network, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+
+    def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:
+        """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
+        row: Row = {"cycle": cycle, "strategy": self.strategy.name, "seed": self.seed, **trained_on}
+        for split, metrics in outcome.metrics.items():
+            for key, value in metrics.items():
+                if key == "class_iou":
+                    row.update({f"{split}_iou_{name}": v for name, v in zip(self.data.class_names, value)})
+                else:
+                    row[f"{split}_{key}"] = value
+        row["queried_units"] = len(outcome.queried)
+        row["train_seconds"] = round(outcome.train_seconds, 3)
+        row["acquisition_seconds"] = round(outcome.acquisition_seconds, 3)
+        return row
+
+
+def _numeric(row: Row) -> dict[str, float]:
+    return {key: float(value) for key, value in row.items() if isinstance(value, int | float)}
+
+
+def _summary_line(row: Row) -> str:
+    return (
+        f"cycle {row['cycle']:>2} | {row['cost_images']:7.1f} images {row['cost_clicks']:8.0f} clicks "
+        f"| labelled {100 * row['labelled_fraction']:5.1f}% | val mIoU {row.get('val_miou', math.nan):.3f} "
+        f"| test mIoU {row.get('test_miou', math.nan):.3f} dice {row.get('test_dice', math.nan):.3f} "
+        f"| train {row['train_seconds']:.1f}s acquire {row['acquisition_seconds']:.1f}s"
+    )
+
+
+def run(cfg: DictConfig, run_dir: Path | str) -> list[Row]:
+    """Run one experiment from a composed config into `run_dir` (resumed when it holds one)."""
+    return Experiment(cfg, Path(run_dir)).run()
+

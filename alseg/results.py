@@ -1,0 +1,123 @@
+"""A run directory: cycle rows, labelled state and checkpoints, written atomically and resumable.
+
+Layout:
+  config.yaml                 the resolved config of the run
+  cycles.csv                  one row per cycle (cost in every unit, metrics, seconds)
+  state/cycle_NNN.npy         LabelState.labelled_at after cycle NNN's acquisition
+  state/cycle_NNN.json        rows and ledger up to cycle NNN; written last, it marks NNN complete
+  checkpoints/cycle_NNN.pt    network weights trained in cycle NNN (latest only unless kept)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alseg.pool import CostLedger, LabelState
+
+Row = dict[str, Any]
+
+
+def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Write a file through a temporary sibling and rename it, so readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def rows_to_csv(rows: list[Row]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def read_rows(path: Path) -> list[Row]:
+    """Rows of a cycles.csv, with numbers parsed."""
+    with path.open() as handle:
+        return [{key: _number(value) for key, value in row.items()} for row in csv.DictReader(handle)]
+
+
+def _number(text: str) -> Any:
+    try:
+        value = float(text)
+    except ValueError:
+        return text
+    return int(value) if value.is_integer() and "." not in text and "e" not in text else value
+
+
+class RunDirectory:
+    """Reads and writes the files of one run directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.state_dir = root / "state"
+        self.checkpoint_dir = root / "checkpoints"
+
+    def last_completed_cycle(self) -> int:
+        """The highest cycle whose state was committed, or -1 for a new run."""
+        cycles = [int(p.stem.split("_")[1]) for p in self.state_dir.glob("cycle_*.json")]
+        return max(cycles, default=-1)
+
+    def checkpoint(self, cycle: int) -> Path:
+        return self.checkpoint_dir / f"cycle_{cycle:03d}.pt"
+
+    def save_cycle(
+        self, cycle: int, rows: list[Row], state: LabelState, ledger: CostLedger,
+        weights: dict[str, torch.Tensor], keep_checkpoints: bool,
+    ) -> None:
+        """Commit one completed cycle: checkpoint, state, then the json that marks it done."""
+        atomic_write(self.checkpoint(cycle), lambda handle: torch.save(weights, handle))
+        if not keep_checkpoints and cycle > 0:
+            self.checkpoint(cycle - 1).unlink(missing_ok=True)
+        atomic_write(self.state_dir / f"cycle_{cycle:03d}.npy", state.save)
+        record = {"cycle": cycle, "rows": rows, "ledger": ledger.spent}
+        atomic_write_text(self.state_dir / f"cycle_{cycle:03d}.json", json.dumps(record, indent=1))
+        self.write_rows(rows)
+
+    def restore(self, cycle: int, state: LabelState, ledger: CostLedger) -> list[Row]:
+        """Load the committed state of `cycle` into `state` and `ledger`; return its rows."""
+        record = json.loads((self.state_dir / f"cycle_{cycle:03d}.json").read_text())
+        state.load(self.state_dir / f"cycle_{cycle:03d}.npy")
+        ledger.spent.update(record["ledger"])
+        self.write_rows(record["rows"])
+        return record["rows"]
+
+    def write_rows(self, rows: list[Row]) -> None:
+        if rows:
+            atomic_write_text(self.root / "cycles.csv", rows_to_csv(rows))
+
+
+def format_table(rows: list[Row], columns: list[str]) -> str:
+    """A plain-text table of the chosen columns, numbers right-aligned."""
+
+    def cell(value: Any) -> str:
+        if isinstance(value, float):
+            return "nan" if math.isnan(value) else f"{value:.4g}" if abs(value) < 1e4 else f"{value:.0f}"
+        return str(value)
+
+    cells = [columns] + [[cell(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
+    return "\n".join("  ".join(text.rjust(w) for text, w in zip(line, widths)) for line in cells)

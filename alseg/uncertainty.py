@@ -1,0 +1,89 @@
+"""Per-pixel uncertainty measures and per-region reductions, as pure tensor functions.
+
+Measures take class probabilities (B, C, H, W) (never logits) and return (B, H, W) scores
+where higher means more informative. Reductions turn pixel scores into one score per query
+unit, batched on the scores' device.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from alseg.errors import AlsegError
+
+
+def least_confidence(probs: torch.Tensor) -> torch.Tensor:
+    """1 - max_c p_c."""
+    return 1 - probs.amax(dim=1)
+
+
+def margin(probs: torch.Tensor) -> torch.Tensor:
+    """1 - (p_top1 - p_top2), in [0, 1]: a small margin between the top two scores high."""
+    top2 = probs.topk(2, dim=1).values
+    return 1 - (top2[:, 0] - top2[:, 1])
+
+
+def entropy(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy -sum_c p_c log p_c in nats (0 log 0 = 0)."""
+    return -torch.special.xlogy(probs, probs).sum(dim=1)
+
+
+MEASURES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "least_confidence": least_confidence,
+    "margin": margin,
+    "entropy": entropy,
+}
+
+
+def _lookup(table: dict[str, Callable], kind: str, name: str) -> Callable:
+    try:
+        return table[name]
+    except KeyError:
+        raise AlsegError(f"unknown {kind} {name!r}; choose one of {sorted(table)}.") from None
+
+
+def get_measure(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The uncertainty measure called `name`; the error lists the valid names."""
+    return _lookup(MEASURES, "uncertainty measure", name)
+
+
+def _top_decile_mean(values: torch.Tensor) -> torch.Tensor:
+    k = max(1, values.shape[-1] // 10)
+    return values.topk(k, dim=-1).values.mean(dim=-1)
+
+
+REDUCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "mean": lambda values: values.mean(dim=-1),
+    "max": lambda values: values.amax(dim=-1),
+    "top10": _top_decile_mean,
+}
+"""Reductions over the last axis (the pixels of a unit); `top10` is the mean of its top 10%."""
+
+
+def get_reduction(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The reduction called `name`; the error lists the valid names."""
+    return _lookup(REDUCTIONS, "reduction", name)
+
+
+def reduce_regions(pixel_scores: torch.Tensor, boxes: np.ndarray, reduction: str) -> torch.Tensor:
+    """Pixel scores (B, H, W) -> unit scores (B, R) for boxes (R, 4) of (y0, x0, y1, x1).
+
+    Boxes of equal size are gathered together, so the work is batched over images and boxes.
+    """
+    reduce = get_reduction(reduction)
+    batch, height, width = pixel_scores.shape
+    flat = pixel_scores.reshape(batch, height * width)
+    out = pixel_scores.new_empty(batch, len(boxes))
+    sizes = boxes[:, 2:] - boxes[:, :2]
+    for size in np.unique(sizes, axis=0):
+        group = np.flatnonzero((sizes == size).all(axis=1))
+        dy, dx = np.meshgrid(np.arange(size[0]), np.arange(size[1]), indexing="ij")
+        offsets = (dy * width + dx).reshape(-1)
+        starts = boxes[group, 0] * width + boxes[group, 1]
+        index = torch.as_tensor(starts[:, None] + offsets[None], device=flat.device)
+        values = flat[:, index.reshape(-1)].reshape(batch, len(group), -1)
+        out[:, torch.as_tensor(group, device=flat.device)] = reduce(values)
+    return out

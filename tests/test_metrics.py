@@ -1,0 +1,57 @@
+"""mIoU, Dice and pixel accuracy against a numpy reference, ignore pixels included."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from alseg.data.base import IGNORE_INDEX
+from alseg.metrics import evaluate, scores_from_confusion
+
+
+def numpy_scores(pred: np.ndarray, target: np.ndarray, classes: int) -> dict:
+    valid = target != IGNORE_INDEX
+    ious, dices = [], []
+    for c in range(classes):
+        p, t = (pred == c) & valid, (target == c) & valid
+        inter, union = (p & t).sum(), (p | t).sum()
+        if union:
+            ious.append(inter / union)
+            dices.append(2 * inter / (p.sum() + t.sum()))
+    return {"miou": np.mean(ious), "dice": np.mean(dices), "pixel_acc": (pred == target)[valid].mean()}
+
+
+class FixedPrediction(torch.nn.Module):
+    """Returns one-hot logits of predictions stored per image (looked up by the input's value)."""
+
+    def __init__(self, predictions: torch.Tensor, classes: int) -> None:
+        super().__init__()
+        self.logits = torch.nn.functional.one_hot(predictions, classes).permute(0, 3, 1, 2).float()
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits[images[:, 0, 0, 0].long()]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_evaluate_matches_numpy(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    classes, n = 5, 6
+    target = rng.integers(0, classes, size=(n, 8, 8))
+    target[rng.random(target.shape) < 0.2] = IGNORE_INDEX
+    pred = np.where(rng.random(target.shape) < 0.6, target % classes, rng.integers(0, classes, target.shape))
+    images = torch.arange(n, dtype=torch.float32).reshape(n, 1, 1, 1).expand(n, 3, 8, 8)
+    loader = DataLoader(TensorDataset(images, torch.from_numpy(target)), batch_size=4)
+    got = evaluate(FixedPrediction(torch.from_numpy(pred), classes), loader, classes, torch.device("cpu"))
+    expected = numpy_scores(pred, target, classes)
+    for key in expected:
+        assert got[key] == pytest.approx(expected[key])
+
+
+def test_absent_class_is_left_out_of_the_mean() -> None:
+    confusion = torch.tensor([[5, 1, 0], [1, 3, 0], [0, 0, 0]])
+    scores = scores_from_confusion(confusion)
+    assert np.isnan(scores["class_iou"][2])
+    assert scores["miou"] == pytest.approx((5 / 7 + 3 / 5) / 2)
+    assert scores["pixel_acc"] == pytest.approx(8 / 10)
