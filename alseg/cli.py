@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import warnings
 from pathlib import Path
 
 import hydra
@@ -25,6 +26,13 @@ def config_dir() -> Path:
 
 def _run_task(cfg: DictConfig) -> None:
     from alseg.experiment import run
+
+    # Lightning's own deprecation notices say nothing a user of alseg can act on.
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Keep the terminal to alseg's cycle lines and the progress bars.
+    for name in ("pytorch_lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
 
     try:
         run(cfg, HydraConfig.get().runtime.output_dir)

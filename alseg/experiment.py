@@ -12,10 +12,12 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
@@ -85,6 +87,16 @@ class Budget:
             raise AlsegError(f"budget.cycles must be >= 0 (got {self.cycles}).")
 
 
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, letting an AlsegError from the built object reach the user whole."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, AlsegError):
+            raise error.__cause__ from None
+        raise
+
+
 def cycle_seed(seed: int, cycle: int) -> int:
     """The seed of one cycle's training and query, derived from the run's seed."""
     return int(np.random.SeedSequence([seed, cycle]).generate_state(1)[0] % 2**31)
@@ -98,13 +110,13 @@ class Experiment:
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)
         self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
-        self.strategy: Strategy = instantiate(cfg.strategy)
-        self.data: DataSplits = instantiate(cfg.dataset.splits)
-        boxes = instantiate(cfg.regions).boxes(*self.data.train.image_size)
+        self.strategy: Strategy = build(cfg.strategy)
+        self.data: DataSplits = build(cfg.dataset.splits)
+        boxes = build(cfg.regions).boxes(*self.data.train.image_size)
         self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
         self.ledger = CostLedger()
         self.oracle = Oracle(self.data.train, self.state, self.ledger)
-        self.logger = instantiate(cfg.logger, save_dir=str(root))
+        self.logger = build(cfg.logger, save_dir=str(root))
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
             for split in cfg.evaluate_on
@@ -203,7 +215,7 @@ class Experiment:
             train_set, batch_size=train_cfg.batch_size, shuffle=True,
             num_workers=train_cfg.num_workers, persistent_workers=train_cfg.num_workers > 0,
         )
-        trainer: pl.Trainer = instantiate(
+        trainer: pl.Trainer = build(
             self.cfg.trainer,
             max_epochs=max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / len(loader))),
             callbacks=[callback],
@@ -216,7 +228,7 @@ class Experiment:
         return callback.outcome, module
 
     def _build_module(self, cycle: int) -> SegmentationModule:
-        network = instantiate(self.cfg.model.network, num_classes=self.data.num_classes)
+        network = build(self.cfg.model.network, num_classes=self.data.num_classes)
         if cycle > 0 and not self.cfg.train.reinit:
             network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
         return SegmentationModule(network, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)

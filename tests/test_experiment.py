@@ -1,0 +1,136 @@
+"""The active-learning loop end to end on tiny synthetic runs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from alseg.errors import AlsegError
+from alseg.experiment import Experiment, run
+from alseg.pool import COST_UNITS, initial_images
+from alseg.results import read_rows
+
+STRATEGIES = ["random", "least_confidence", "margin", "entropy"]
+TIMING = {"train_seconds", "acquisition_seconds"}
+
+
+def same_rows(a: list[dict], b: list[dict]) -> bool:
+    """Equal rows, where NaN equals NaN (a class absent from an evaluation split)."""
+    def norm(row: dict) -> dict:
+        return {k: "nan" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
+
+    return [norm(r) for r in a] == [norm(r) for r in b]
+
+
+def without_timing(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_each_strategy_buys_its_budget_every_cycle(run_tiny, strategy: str) -> None:
+    rows, run_dir = run_tiny(f"strategy={strategy}")
+    assert [row["cycle"] for row in rows] == [0, 1, 2]
+    assert [row["cost_images"] for row in rows] == [4, 8, 12]
+    assert [row["queried_units"] for row in rows] == [4, 4, 0]
+    clicks = [row["cost_clicks"] for row in rows]
+    assert clicks[0] > 0 and clicks == sorted(clicks) and len(set(clicks)) == 3
+    labelled_at = np.load(run_dir / "state" / "cycle_002.npy")
+    assert np.bincount(labelled_at[labelled_at >= 0].ravel()).tolist() == [4, 4, 4]
+    assert same_rows(read_rows(run_dir / "cycles.csv"), rows)
+
+
+def test_run_directory_holds_config_rows_state_and_checkpoint(run_tiny) -> None:
+    rows, run_dir = run_tiny()
+    assert (run_dir / "config.yaml").read_text().startswith("seed: 0")
+    header = (run_dir / "cycles.csv").read_text().splitlines()[0].split(",")
+    for column in [f"cost_{u}" for u in COST_UNITS] + [
+        "labelled_fraction", "val_miou", "test_miou", "test_dice", "test_pixel_acc",
+        "test_iou_spot", "train_seconds", "acquisition_seconds",
+    ]:
+        assert column in header
+    assert sorted(p.name for p in (run_dir / "state").iterdir()) == [
+        f"cycle_00{c}.{ext}" for c in range(3) for ext in ("json", "npy")
+    ]
+    assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["cycle_002.pt"]
+    assert (run_dir / "cycles_log" / "metrics.csv").exists()
+    assert rows[-1]["labelled_fraction"] == pytest.approx(12 / 24)
+
+
+def test_same_seed_same_queries_and_metrics(run_tiny) -> None:
+    (rows_a, dir_a), (rows_b, dir_b) = run_tiny("strategy=entropy"), run_tiny("strategy=entropy")
+    assert same_rows(without_timing(rows_a), without_timing(rows_b))
+    np.testing.assert_array_equal(np.load(dir_a / "state/cycle_002.npy"), np.load(dir_b / "state/cycle_002.npy"))
+    rows_c, dir_c = run_tiny("strategy=entropy", "seed=1")
+    assert not np.array_equal(np.load(dir_a / "state/cycle_000.npy"), np.load(dir_c / "state/cycle_000.npy"))
+
+
+def test_strategies_with_one_seed_share_the_initial_set(run_tiny) -> None:
+    _, dir_a = run_tiny("strategy=random", "budget.cycles=1")
+    _, dir_b = run_tiny("strategy=margin", "budget.cycles=1")
+    a, b = np.load(dir_a / "state/cycle_000.npy"), np.load(dir_b / "state/cycle_000.npy")
+    np.testing.assert_array_equal(a == 0, b == 0)
+
+
+def test_queries_do_not_depend_on_unlabelled_ground_truth(make_cfg, tmp_path) -> None:
+    """Scrambling the hidden labels of the pool must not change what any strategy asks for."""
+    for strategy in STRATEGIES:
+        queried = []
+        for scramble in (False, True):
+            cfg = make_cfg("debug=tiny", f"strategy={strategy}", "budget.cycles=1")
+            experiment = Experiment(cfg, tmp_path / f"{strategy}-{scramble}")
+            if scramble:
+                hidden = np.setdiff1d(np.arange(24), initial_images(24, cfg.budget.initial, cfg.seed))
+                targets = experiment.data.train._targets
+                targets[hidden] = torch.randint(0, 6, targets[hidden].shape, dtype=targets.dtype)
+            experiment.run()
+            queried.append(np.load(experiment.run_dir.state_dir / "cycle_000.npy") == 1)
+        np.testing.assert_array_equal(*queried)
+
+
+def test_continued_training_loads_the_previous_cycle(run_tiny) -> None:
+    rows_fresh, _ = run_tiny("train.reinit=true")
+    rows_continued, _ = run_tiny("train.reinit=false")
+    assert rows_fresh[0]["test_miou"] == rows_continued[0]["test_miou"]
+    assert rows_fresh[1]["test_miou"] != rows_continued[1]["test_miou"]
+
+
+def test_total_budget_ends_the_run(run_tiny) -> None:
+    rows, _ = run_tiny("budget.cycles=null", "budget.total=10", "budget.per_cycle=4")
+    assert [row["cost_images"] for row in rows] == [4, 8, 10]
+
+
+def test_click_budget_is_spent_in_clicks(run_tiny) -> None:
+    rows, _ = run_tiny("budget=clicks", "budget.initial=4", "budget.per_cycle=60", "budget.cycles=2")
+    spent = np.diff([row["cost_clicks"] for row in rows])
+    assert (spent >= 60).all() and (spent < 60 + 60).all()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["budget.per_cycle=0"], "budget.per_cycle must be positive"),
+        (["budget.per_cycle=-5"], "budget.per_cycle must be positive"),
+        (["budget.per_cycle=100"], "unlabelled pool only holds 20 images"),
+        (["budget.cycles=10"], "asks for 40 images"),
+        (["budget.initial=50"], "pool holds 24"),
+        (["budget.total=2"], "below the cost of the initial set"),
+        (["budget.unit=dollars"], "budget.unit must be one of"),
+        (["budget.cycles=null"], "set budget.cycles or budget.total"),
+        (["strategy.reduction=median"], "unknown reduction 'median'"),
+        (["strategy.measure=variance"], "unknown uncertainty measure 'variance'"),
+        (["model.network.encoder_name=resnet7"], "Wrong encoder name"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(make_cfg, tmp_path, overrides, message) -> None:
+    strategy = ["strategy=entropy"]
+    with pytest.raises(AlsegError, match=message):
+        run(make_cfg("debug=tiny", *strategy, *overrides), tmp_path / "run")
+
+
+def test_resuming_with_another_config_is_refused(make_cfg, tmp_path) -> None:
+    run(make_cfg("debug=tiny", "budget.cycles=1"), tmp_path)
+    with pytest.raises(AlsegError, match="different config"):
+        run(make_cfg("debug=tiny", "budget.cycles=1", "seed=3"), tmp_path)
