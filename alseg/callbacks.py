@@ -49,8 +49,11 @@ class ActiveLearningCallback(pl.Callback):
     """
 
     def __init__(
-        self, eval_loaders: dict[str, DataLoader], num_classes: int,
-        acquisition: Acquisition | None, progress: bool,
+        self,
+        eval_loaders: dict[str, DataLoader],
+        num_classes: int,
+        acquisition: Acquisition | None,
+        progress: bool,
     ) -> None:
         self.eval_loaders = eval_loaders
         self.num_classes = num_classes
@@ -76,8 +79,13 @@ class ActiveLearningCallback(pl.Callback):
 
     def _acquire(self, pl_module: pl.LightningModule, acq: Acquisition) -> np.ndarray:
         scores = score_pool(
-            pl_module, acq.pool, acq.oracle.state, acq.strategy, acq.batch_size,
-            pl_module.device, self.progress,
+            pl_module,
+            acq.pool,
+            acq.oracle.state,
+            acq.strategy,
+            acq.batch_size,
+            pl_module.device,
+            self.progress,
         )
         ranked = acq.strategy.rank(scores, acq.rng)
         return acq.oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)

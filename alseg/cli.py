@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
-        "run", add_help=False,
+        "run",
+        add_help=False,
         help="run one experiment: alseg run [key=value ...]; a sweep: alseg run -m key=a,b",
     )
     if argv and argv[0] == "run":

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,15 @@ from alseg.strategies.base import Strategy
 
 log = logging.getLogger("alseg")
 
-SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction", "val_miou", "test_miou", "test_dice"]
+SUMMARY_COLUMNS = [
+    "cycle",
+    "cost_images",
+    "cost_clicks",
+    "labelled_fraction",
+    "val_miou",
+    "test_miou",
+    "test_dice",
+]
 
 
 class LabelledImages(Dataset):
@@ -125,6 +132,7 @@ class Experiment:
     def run(self) -> list[Row]:
         """Run (or resume) every cycle; return the cycle rows."""
         self._check_config_matches_saved()
+        self.run_dir.remove_stale_temporaries()
         completed = self.run_dir.last_completed_cycle()
         if completed >= 0:
             rows = self.run_dir.restore(completed, self.state, self.ledger)
@@ -142,7 +150,11 @@ class Experiment:
             outcome, module = self._run_cycle(cycle, acquire)
             rows.append(self._row(cycle, trained_on, outcome))
             self.run_dir.save_cycle(
-                cycle, rows, self.state, self.ledger, module.network.state_dict(),
+                cycle,
+                rows,
+                self.state,
+                self.ledger,
+                module.network.state_dict(),
                 bool(self.cfg.keep_checkpoints),
             )
             self.logger.log_metrics(_numeric(rows[-1]), step=cycle)
@@ -204,16 +216,25 @@ class Experiment:
             if self.budget.total is not None:
                 budget = min(budget, self.budget.total - self.ledger.spent[self.budget.unit])
             acquisition = Acquisition(
-                cycle + 1, self.strategy, self.data.train, self.oracle, self.budget.unit, budget,
-                np.random.default_rng([self.seed, cycle, 1]), int(self.cfg.scoring.batch_size),
+                cycle + 1,
+                self.strategy,
+                self.data.train,
+                self.oracle,
+                self.budget.unit,
+                budget,
+                np.random.default_rng([self.seed, cycle, 1]),
+                int(self.cfg.scoring.batch_size),
             )
         callback = ActiveLearningCallback(
             self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress)
         )
         train_set = LabelledImages(self.data.train, self.oracle)
         loader = DataLoader(
-            train_set, batch_size=train_cfg.batch_size, shuffle=True,
-            num_workers=train_cfg.num_workers, persistent_workers=train_cfg.num_workers > 0,
+            train_set,
+            batch_size=train_cfg.batch_size,
+            shuffle=True,
+            num_workers=train_cfg.num_workers,
+            persistent_workers=train_cfg.num_workers > 0,
         )
         trainer: pl.Trainer = build(
             self.cfg.trainer,
@@ -239,7 +260,12 @@ class Experiment:
         for split, metrics in outcome.metrics.items():
             for key, value in metrics.items():
                 if key == "class_iou":
-                    row.update({f"{split}_iou_{name}": v for name, v in zip(self.data.class_names, value)})
+                    row.update(
+                        {
+                            f"{split}_iou_{name}": v
+                            for name, v in zip(self.data.class_names, value, strict=True)
+                        }
+                    )
                 else:
                     row[f"{split}_{key}"] = value
         row["queried_units"] = len(outcome.queried)
@@ -264,4 +290,3 @@ def _summary_line(row: Row) -> str:
 def run(cfg: DictConfig, run_dir: Path | str) -> list[Row]:
     """Run one experiment from a composed config into `run_dir` (resumed when it holds one)."""
     return Experiment(cfg, Path(run_dir)).run()
-

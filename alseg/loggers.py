@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import netrc
 import os
+import struct
+from pathlib import Path
 
 from pytorch_lightning.loggers import WandbLogger
 
@@ -22,10 +25,22 @@ def has_wandb_login() -> bool:
         return False
 
 
+class FinishingWandbLogger(WandbLogger):
+    """A WandbLogger that closes its run when the experiment ends, so summaries are written."""
+
+    def finalize(self, status: str) -> None:
+        super().finalize(status)
+        if self._experiment is not None:
+            self._experiment.finish(exit_code=0 if status == "success" else 1)
+
+
 def wandb_logger(
-    save_dir: str, project: str, entity: str | None = None, group: str | None = None,
+    save_dir: str,
+    project: str,
+    entity: str | None = None,
+    group: str | None = None,
     mode: str = "auto",
-) -> WandbLogger:
+) -> FinishingWandbLogger:
     """A W&B logger whose cycle metrics use labelling cost as their x-axis.
 
     `mode=auto` logs online when credentials exist and offline otherwise, so a run without a
@@ -35,9 +50,62 @@ def wandb_logger(
         raise AlsegError(f"logger.mode must be one of {list(WANDB_MODES)} (got {mode!r}).")
     if mode == "auto":
         mode = "online" if has_wandb_login() else "offline"
-    logger = WandbLogger(project=project, entity=entity, group=group, save_dir=save_dir, mode=mode)
+    logger = FinishingWandbLogger(project=project, entity=entity, group=group, save_dir=save_dir, mode=mode)
     run = logger.experiment
     run.define_metric("cost_images")
     for prefix in ("val_*", "test_*", "labelled_fraction", "cost_*"):
         run.define_metric(prefix, step_metric="cost_images")
     return logger
+
+
+_BLOCK = 32 * 1024
+_HEADER = 7  # checksum (4), length (2), type (1) of each chunk; the file starts with one too
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _records(path: Path) -> list[bytes]:
+    """The raw records of a W&B transaction log (a LevelDB-style log of 32 KiB blocks)."""
+    data = path.read_bytes()
+    if data[:4] != b":W&B":
+        raise AlsegError(f"{path} is not a W&B run file (it should start with ':W&B').")
+    records, pending, offset = [], b"", _HEADER
+    while offset + _HEADER <= len(data):
+        room = _BLOCK - offset % _BLOCK
+        if room < _HEADER:  # a block's tail too short for a header is padding
+            offset += room
+            continue
+        length, kind = struct.unpack_from("<HB", data, offset + 4)
+        chunk = data[offset + _HEADER : offset + _HEADER + length]
+        offset += _HEADER + length
+        if kind == _FULL:
+            records.append(chunk)
+        elif kind == _FIRST:
+            pending = chunk
+        elif kind == _MIDDLE:
+            pending += chunk
+        elif kind == _LAST:
+            records.append(pending + chunk)
+        else:
+            break  # zero padding at the end of the last block
+    return records
+
+
+def read_wandb_history(run_dir: Path) -> list[dict[str, float]]:
+    """The logged rows of a W&B run directory (offline or synced), in logging order."""
+    from wandb.proto import wandb_internal_pb2
+
+    files = sorted(Path(run_dir).glob("run-*.wandb"))
+    if not files:
+        raise AlsegError(f"{run_dir} holds no W&B run file (run-*.wandb).")
+    rows = []
+    for raw in _records(files[0]):
+        record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(raw)
+        if record.WhichOneof("record_type") == "history":
+            rows.append(
+                {
+                    item.key or ".".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.history.item
+                }
+            )
+    return rows

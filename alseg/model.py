@@ -31,7 +31,10 @@ def build_network(
         kwargs["decoder_channels"] = tuple(decoder_channels)
     try:
         return smp.create_model(
-            arch, encoder_name=encoder_name, encoder_weights=encoder_weights, classes=num_classes,
+            arch,
+            encoder_name=encoder_name,
+            encoder_weights=encoder_weights,
+            classes=num_classes,
             **kwargs,
         )
     except KeyError as error:

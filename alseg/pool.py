@@ -13,6 +13,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -112,8 +113,8 @@ class LabelState:
             raise ValueError("a unit was labelled twice; strategies must skip labelled units")
         self.labelled_at[image, region] = cycle
 
-    def save(self, path: Path) -> None:
-        np.save(path, self.labelled_at)
+    def save(self, file: IO[bytes]) -> None:
+        np.save(file, self.labelled_at)
 
     def load(self, path: Path) -> None:
         self.labelled_at = np.load(path)
@@ -171,9 +172,7 @@ class Oracle:
         self.ledger.charge(total)
         return total
 
-    def reveal_within_budget(
-        self, ranked: np.ndarray, unit: str, budget: float, cycle: int
-    ) -> np.ndarray:
+    def reveal_within_budget(self, ranked: np.ndarray, unit: str, budget: float, cycle: int) -> np.ndarray:
         """Reveal units in ranked order (K, 2) until `budget` (in `unit`) is spent.
 
         Units whose cost is known before labelling (images, pixels, regions) are skipped when
@@ -195,9 +194,7 @@ class Oracle:
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling every unit that is not labelled yet."""
-        return sum(
-            self.unit_cost(int(i), int(r))[unit] for i, r in np.argwhere(~self.state.labelled)
-        )
+        return sum(self.unit_cost(int(i), int(r))[unit] for i, r in np.argwhere(~self.state.labelled))
 
     def training_target(self, image: int) -> torch.Tensor:
         """Ground truth of an image with every unlabelled pixel set to IGNORE_INDEX."""

@@ -18,7 +18,7 @@ import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
@@ -27,7 +27,7 @@ from alseg.pool import CostLedger, LabelState
 Row = dict[str, Any]
 
 
-def atomic_write(path: Path, write: Callable[[io.BufferedWriter], None]) -> None:
+def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
     """Write a file through a temporary sibling and rename it, so readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
@@ -81,12 +81,24 @@ class RunDirectory:
         cycles = [int(p.stem.split("_")[1]) for p in self.state_dir.glob("cycle_*.json")]
         return max(cycles, default=-1)
 
+    def remove_stale_temporaries(self) -> None:
+        """Delete temporary files that a killed process left half-written."""
+        for folder in (self.root, self.state_dir, self.checkpoint_dir):
+            for path in folder.glob(".*.*"):
+                if path.is_file():
+                    path.unlink()
+
     def checkpoint(self, cycle: int) -> Path:
         return self.checkpoint_dir / f"cycle_{cycle:03d}.pt"
 
     def save_cycle(
-        self, cycle: int, rows: list[Row], state: LabelState, ledger: CostLedger,
-        weights: dict[str, torch.Tensor], keep_checkpoints: bool,
+        self,
+        cycle: int,
+        rows: list[Row],
+        state: LabelState,
+        ledger: CostLedger,
+        weights: dict[str, torch.Tensor],
+        keep_checkpoints: bool,
     ) -> None:
         """Commit one completed cycle: checkpoint, state, then the json that marks it done."""
         atomic_write(self.checkpoint(cycle), lambda handle: torch.save(weights, handle))
@@ -120,4 +132,4 @@ def format_table(rows: list[Row], columns: list[str]) -> str:
 
     cells = [columns] + [[cell(row[c]) for c in columns] for row in rows]
     widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    return "\n".join("  ".join(text.rjust(w) for text, w in zip(line, widths)) for line in cells)
+    return "\n".join("  ".join(text.rjust(w) for text, w in zip(line, widths, strict=True)) for line in cells)

@@ -19,6 +19,7 @@ TIMING = {"train_seconds", "acquisition_seconds"}
 
 def same_rows(a: list[dict], b: list[dict]) -> bool:
     """Equal rows, where NaN equals NaN (a class absent from an evaluation split)."""
+
     def norm(row: dict) -> dict:
         return {k: "nan" if isinstance(v, float) and math.isnan(v) else v for k, v in row.items()}
 
@@ -47,8 +48,14 @@ def test_run_directory_holds_config_rows_state_and_checkpoint(run_tiny) -> None:
     assert (run_dir / "config.yaml").read_text().startswith("seed: 0")
     header = (run_dir / "cycles.csv").read_text().splitlines()[0].split(",")
     for column in [f"cost_{u}" for u in COST_UNITS] + [
-        "labelled_fraction", "val_miou", "test_miou", "test_dice", "test_pixel_acc",
-        "test_iou_spot", "train_seconds", "acquisition_seconds",
+        "labelled_fraction",
+        "val_miou",
+        "test_miou",
+        "test_dice",
+        "test_pixel_acc",
+        "test_iou_spot",
+        "train_seconds",
+        "acquisition_seconds",
     ]:
         assert column in header
     assert sorted(p.name for p in (run_dir / "state").iterdir()) == [
@@ -62,8 +69,10 @@ def test_run_directory_holds_config_rows_state_and_checkpoint(run_tiny) -> None:
 def test_same_seed_same_queries_and_metrics(run_tiny) -> None:
     (rows_a, dir_a), (rows_b, dir_b) = run_tiny("strategy=entropy"), run_tiny("strategy=entropy")
     assert same_rows(without_timing(rows_a), without_timing(rows_b))
-    np.testing.assert_array_equal(np.load(dir_a / "state/cycle_002.npy"), np.load(dir_b / "state/cycle_002.npy"))
-    rows_c, dir_c = run_tiny("strategy=entropy", "seed=1")
+    np.testing.assert_array_equal(
+        np.load(dir_a / "state/cycle_002.npy"), np.load(dir_b / "state/cycle_002.npy")
+    )
+    _, dir_c = run_tiny("strategy=entropy", "seed=1")
     assert not np.array_equal(np.load(dir_a / "state/cycle_000.npy"), np.load(dir_c / "state/cycle_000.npy"))
 
 

@@ -39,7 +39,8 @@ def test_grid_larger_than_image_is_refused() -> None:
 def test_oracle_charges_every_cost_unit_for_whole_images(data) -> None:
     # Images whose objects lie wholly inside: their clicks are exactly their vertex counts.
     inside = [
-        i for i in range(len(data.train))
+        i
+        for i in range(len(data.train))
         if all(((v >= 0) & (v <= 32)).all() for _, v in data.train.polygons(i))
     ][:2]
     oracle = make_oracle(data.train, WholeImage())
@@ -76,10 +77,13 @@ def test_reveal_within_click_budget_stops_once_spent(data) -> None:
     ranked = np.array([[i, 0] for i in range(len(data.train))])
     oracle.reveal_within_budget(ranked, "clicks", 30, cycle=1)
     spent = oracle.ledger.spent["clicks"]
-    last_cost = oracle.ledger.spent["clicks"] - polygon_clicks(
-        [p for i in oracle.state.labelled_images()[:-1] for p in data.train.polygons(int(i))],
-        np.array([[0, 0, 32, 32]]),
-    )[0]
+    last_cost = (
+        oracle.ledger.spent["clicks"]
+        - polygon_clicks(
+            [p for i in oracle.state.labelled_images()[:-1] for p in data.train.polygons(int(i))],
+            np.array([[0, 0, 32, 32]]),
+        )[0]
+    )
     assert spent >= 30 and spent - last_cost < 30
 
 
@@ -95,7 +99,7 @@ def test_initial_images_are_seeded_and_sized() -> None:
     assert len(initial_images(100, 0.25, seed=0)) == 25
     assert len(initial_images(100, 1.0, seed=0)) == 100
     for bad in (0, -3, 1.5, 0.0):
-        with pytest.raises(AlsegError, match="budget.initial"):
+        with pytest.raises(AlsegError, match=r"budget\.initial"):
             initial_images(100, bad, seed=0)
     with pytest.raises(AlsegError, match="pool holds 100"):
         initial_images(100, 101, seed=0)

@@ -27,7 +27,7 @@ def test_same_seed_same_images_other_seed_other_images() -> None:
 def test_images_and_targets_have_the_documented_types(splits) -> None:
     image, target = splits.train.image(0), splits.train.target(0)
     assert image.shape == (3, 48, 48) and image.dtype == torch.float32
-    assert 0 <= image.min() and image.max() <= 1
+    assert image.min() >= 0 and image.max() <= 1
     assert target.shape == (48, 48) and target.dtype == torch.int64
     assert splits.num_classes == len(CLASS_NAMES) >= 5
 
@@ -43,7 +43,7 @@ def test_classes_are_imbalanced_with_a_rare_small_class(splits) -> None:
 
 
 def test_each_object_is_its_polygon() -> None:
-    image, label, polygons = render_image(seed=0, split="train", index=7, size=64, noise=0.0)
+    _, label, polygons = render_image(seed=0, split="train", index=7, size=64, noise=0.0)
     redrawn = Image.new("L", (64, 64), 0)
     for cls, vertices in polygons:
         ImageDraw.Draw(redrawn).polygon([tuple(v) for v in vertices.astype(float).tolist()], fill=cls)

@@ -51,7 +51,9 @@ def test_hand_computed_values_and_ties() -> None:
     probs = torch.tensor([0.5, 0.3, 0.2]).reshape(1, 3, 1, 1)
     assert least_confidence(probs).item() == pytest.approx(0.5)
     assert margin(probs).item() == pytest.approx(0.8)
-    assert entropy(probs).item() == pytest.approx(-(0.5 * np.log(0.5) + 0.3 * np.log(0.3) + 0.2 * np.log(0.2)))
+    assert entropy(probs).item() == pytest.approx(
+        -(0.5 * np.log(0.5) + 0.3 * np.log(0.3) + 0.2 * np.log(0.2))
+    )
     tie = torch.tensor([0.4, 0.4, 0.2]).reshape(1, 3, 1, 1)
     assert margin(tie).item() == pytest.approx(1.0)
 
@@ -76,5 +78,9 @@ def test_reduce_regions_matches_a_loop_over_boxes(reduction: str) -> None:
     for b in range(3):
         for r, (y0, x0, y1, x1) in enumerate(boxes):
             values = np.sort(scores[b, y0:y1, x0:x1].numpy().ravel())[::-1]
-            expected = {"mean": values.mean(), "max": values[0], "top10": values[: max(1, len(values) // 10)].mean()}
+            expected = {
+                "mean": values.mean(),
+                "max": values[0],
+                "top10": values[: max(1, len(values) // 10)].mean(),
+            }
             assert out[b, r] == pytest.approx(expected[reduction])

@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from alseg.data.base import DataSplits, Polygon
 from alseg.errors import AlsegError
 
-CLASS_NAMES = ("background", "disc", "block", "shard", "blob", "spot")
+CLASS_NAMES: tuple[str, ...] = ("background", "disc", "block", "shard", "blob", "spot")
 
 
 @dataclass(frozen=True)
@@ -99,9 +99,9 @@ def _draw_object(
     label[mask] = cls
 
 
-def render_image(seed: int, split: str, index: int, size: int, noise: float) -> tuple[
-    np.ndarray, np.ndarray, list[Polygon]
-]:
+def render_image(
+    seed: int, split: str, index: int, size: int, noise: float
+) -> tuple[np.ndarray, np.ndarray, list[Polygon]]:
     """Draw one image: (uint8 RGB (3, H, W), uint8 labels (H, W), polygons back to front)."""
     rng = np.random.default_rng([seed, SPLIT_IDS[split], index])
     image = _background(rng, size)
@@ -143,7 +143,11 @@ class SyntheticDataset:
 
 
 def synthetic_splits(
-    train: int = 400, val: int = 100, test: int = 100, size: int = 64, seed: int = 0,
+    train: int = 400,
+    val: int = 100,
+    test: int = 100,
+    size: int = 64,
+    seed: int = 0,
     noise: float = 0.08,
 ) -> DataSplits:
     """Build the train pool and the val and test splits of the synthetic dataset.

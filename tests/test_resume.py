@@ -1,0 +1,64 @@
+"""A run killed at any point resumes to the same labelled sets and rows as an uninterrupted run."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ARGS = ["debug=tiny", "budget.cycles=3", "strategy=entropy", "train.reinit=false"]
+TIMING = {"train_seconds", "acquisition_seconds"}
+
+
+def command(run_dir: Path) -> list[str]:
+    return [sys.executable, "-m", "alseg.cli", "run", *ARGS, f"hydra.run.dir={run_dir}"]
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def rows_without_timing(run_dir: Path) -> list[dict]:
+    with (run_dir / "cycles.csv").open() as handle:
+        return [{k: v for k, v in row.items() if k not in TIMING} for row in csv.DictReader(handle)]
+
+
+def run_to_end(run_dir: Path) -> None:
+    result = subprocess.run(command(run_dir), env=env(), capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+@pytest.mark.parametrize("kill_after", ["cycle_000.json", "cycle_001.npy"])
+def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kill_after: str) -> None:
+    reference = tmp_path / "reference"
+    run_to_end(reference)
+
+    interrupted = tmp_path / "interrupted"
+    process = subprocess.Popen(
+        command(interrupted), env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    marker = interrupted / "state" / kill_after
+    deadline = time.monotonic() + 300
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert marker.exists(), "the run ended or stalled before the kill point"
+    assert not (interrupted / "state" / "cycle_003.json").exists(), "killed too late to test resume"
+
+    run_to_end(interrupted)
+    assert rows_without_timing(interrupted) == rows_without_timing(reference)
+    for cycle in range(4):
+        name = f"cycle_{cycle:03d}.npy"
+        np.testing.assert_array_equal(
+            np.load(interrupted / "state" / name), np.load(reference / "state" / name)
+        )
+    leftovers = [p.name for p in interrupted.rglob(".*") if p.is_file() and p.name.startswith(".cycle")]
+    assert leftovers == []

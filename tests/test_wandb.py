@@ -1,0 +1,31 @@
+"""W&B logging runs offline without a login and writes the cycle rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from alseg.errors import AlsegError
+from alseg.loggers import has_wandb_login, read_wandb_history
+
+
+def test_offline_wandb_run_records_every_cycle(
+    run_tiny, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc: auto mode must choose offline
+    assert not has_wandb_login()
+    rows, run_dir = run_tiny("logger=wandb")
+    runs = list((run_dir / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    history = read_wandb_history(runs[0])
+    assert [row["cost_images"] for row in history] == [row["cost_images"] for row in rows]
+    assert [row["test_miou"] for row in history] == pytest.approx([row["test_miou"] for row in rows])
+
+
+def test_a_file_that_is_not_a_wandb_log_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "run-x.wandb").write_bytes(b"not a log")
+    with pytest.raises(AlsegError, match="not a W&B run file"):
+        read_wandb_history(tmp_path)
