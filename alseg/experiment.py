@@ -123,7 +123,6 @@ class Experiment:
         self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
         self.ledger = CostLedger()
         self.oracle = Oracle(self.data.train, self.state, self.ledger)
-        self.logger = build(cfg.logger, save_dir=str(root))
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
             for split in cfg.evaluate_on
@@ -131,6 +130,18 @@ class Experiment:
 
     def run(self) -> list[Row]:
         """Run (or resume) every cycle; return the cycle rows."""
+        self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
+        status = "failed"
+        try:
+            rows = self._run_cycles()
+            status = "success"
+        finally:
+            # Close the logger's run even on failure: a sweep runs its jobs in one process.
+            self.logger.finalize(status)
+        log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, SUMMARY_COLUMNS))
+        return rows
+
+    def _run_cycles(self) -> list[Row]:
         self._check_config_matches_saved()
         self.run_dir.remove_stale_temporaries()
         completed = self.run_dir.last_completed_cycle()
@@ -163,8 +174,6 @@ class Experiment:
             if not acquire or len(outcome.queried) == 0:
                 break
             cycle += 1
-        self.logger.finalize("success")
-        log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, SUMMARY_COLUMNS))
         return rows
 
     def _check_config_matches_saved(self) -> None:

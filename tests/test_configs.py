@@ -36,7 +36,7 @@ def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option
         splits = build(cfg.dataset.splits)
         assert len(splits.train) > 0
     build(cfg.model.network, num_classes=6)
-    build(cfg.logger, save_dir=str(tmp_path))
+    build(cfg.logger, save_dir=str(tmp_path)).finalize("success")
     trainer = instantiate(cfg.trainer, accelerator="cpu", max_epochs=1, logger=False)
     assert trainer.max_epochs == 1
 
