@@ -3,32 +3,33 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pytorch_lightning as pl
+from torch import nn
 from torch.utils.data import DataLoader
 
-from alseg.data.base import SegmentationDataset
 from alseg.metrics import evaluate
 from alseg.pool import Oracle
 from alseg.scoring import score_pool
-from alseg.strategies.base import Strategy
+from alseg.strategies.base import AcquisitionContext, Strategy
 
 
 @dataclass
 class Acquisition:
-    """One cycle's query: how much to spend, in which cost unit, and with what randomness."""
+    """One cycle's query: what to spend, in which cost unit, with what randomness and helpers."""
 
-    cycle: int
+    cycle: int  # the cycle whose training will first use the queried labels
     strategy: Strategy
-    pool: SegmentationDataset
     oracle: Oracle
     unit: str
     budget: float
     rng: np.random.Generator
     batch_size: int
+    train_network: Callable[[np.ndarray, int], nn.Module]
 
 
 @dataclass
@@ -42,7 +43,7 @@ class CycleOutcome:
 
 
 class ActiveLearningCallback(pl.Callback):
-    """At the end of fit: evaluate on every evaluation split, then query the next batch.
+    """At the end of fit: evaluate on every evaluation split, then query the next units.
 
     The query is skipped in the last cycle (`acquisition=None`). The outcome is kept in
     `self.outcome` for the experiment to record.
@@ -78,14 +79,41 @@ class ActiveLearningCallback(pl.Callback):
             self.outcome.acquisition_seconds = time.perf_counter() - start
 
     def _acquire(self, pl_module: pl.LightningModule, acq: Acquisition) -> np.ndarray:
+        oracle, strategy = acq.oracle, acq.strategy
+        context = AcquisitionContext(
+            cycle=acq.cycle,
+            network=pl_module.network,
+            pool=oracle.pool_images,
+            state=oracle.state,
+            device=pl_module.device,
+            rng=acq.rng,
+            wanted=oracle.units_affordable(acq.unit, acq.budget),
+            batch_size=acq.batch_size,
+            progress=self.progress,
+            train_network=acq.train_network,
+            revealed_clicks=oracle.revealed_clicks,
+        )
+        strategy.prepare(context)
+        members = [
+            acq.train_network(bootstrap_resample(oracle.state.labelled_images(), acq.rng), member)
+            for member in range(strategy.ensemble_size)
+        ]
         scores = score_pool(
-            pl_module,
-            acq.pool,
-            acq.oracle.state,
-            acq.strategy,
+            pl_module.network,
+            context.pool,
+            oracle.state,
+            strategy,
             acq.batch_size,
             pl_module.device,
             self.progress,
+            members,
         )
-        ranked = acq.strategy.rank(scores, acq.rng)
-        return acq.oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)
+        ranked = strategy.rank(scores, context)
+        queried = oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)
+        strategy.after_query(context)
+        return queried
+
+
+def bootstrap_resample(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A bootstrap sample: as many images as given, drawn with replacement."""
+    return rng.choice(images, size=len(images), replace=True)

@@ -19,6 +19,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
@@ -43,12 +44,15 @@ SUMMARY_COLUMNS = [
 
 
 class LabelledImages(Dataset):
-    """The training set: images with at least one labelled pixel, targets masked by the oracle."""
+    """The training set: images with labelled or pseudo-labelled pixels, targets from the oracle.
 
-    def __init__(self, pool: SegmentationDataset, oracle: Oracle) -> None:
+    `indices` may repeat an image (a bootstrap resample); by default every training image.
+    """
+
+    def __init__(self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray | None = None) -> None:
         self.pool = pool
         self.oracle = oracle
-        self.indices = oracle.state.labelled_images()
+        self.indices = oracle.state.training_images() if indices is None else indices
 
     def __len__(self) -> int:
         return len(self.indices)
@@ -104,9 +108,9 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         raise
 
 
-def cycle_seed(seed: int, cycle: int) -> int:
-    """The seed of one cycle's training and query, derived from the run's seed."""
-    return int(np.random.SeedSequence([seed, cycle]).generate_state(1)[0] % 2**31)
+def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
+    """The seed of one cycle's training (member 0) or of an ensemble member's, from the run's seed."""
+    return int(np.random.SeedSequence([seed, cycle, member]).generate_state(1)[0] % 2**31)
 
 
 class Experiment:
@@ -217,7 +221,6 @@ class Experiment:
 
     def _run_cycle(self, cycle: int, acquire: bool) -> tuple[CycleOutcome, SegmentationModule]:
         pl.seed_everything(cycle_seed(self.seed, cycle), workers=True, verbose=False)
-        train_cfg = self.cfg.train
         module = self._build_module(cycle)
         acquisition = None
         if acquire:
@@ -225,21 +228,27 @@ class Experiment:
             if self.budget.total is not None:
                 budget = min(budget, self.budget.total - self.ledger.spent[self.budget.unit])
             acquisition = Acquisition(
-                cycle + 1,
-                self.strategy,
-                self.data.train,
-                self.oracle,
-                self.budget.unit,
-                budget,
-                np.random.default_rng([self.seed, cycle, 1]),
-                int(self.cfg.scoring.batch_size),
+                cycle=cycle + 1,
+                strategy=self.strategy,
+                oracle=self.oracle,
+                unit=self.budget.unit,
+                budget=budget,
+                rng=np.random.default_rng([self.seed, cycle, 1]),
+                batch_size=int(self.cfg.scoring.batch_size),
+                train_network=lambda images, member: self._train_network(images, cycle, member + 1),
             )
         callback = ActiveLearningCallback(
             self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress)
         )
-        train_set = LabelledImages(self.data.train, self.oracle)
+        self._fit(module, self.state.training_images(), [callback], f"cycle_{cycle:03d}")
+        assert callback.outcome is not None
+        return callback.outcome, module
+
+    def _fit(self, module: SegmentationModule, images: np.ndarray, callbacks: list, name: str) -> None:
+        """Train `module` on the given training images (repeats allowed) with a fresh Trainer."""
+        train_cfg = self.cfg.train
         loader = DataLoader(
-            train_set,
+            LabelledImages(self.data.train, self.oracle, images),
             batch_size=train_cfg.batch_size,
             shuffle=True,
             num_workers=train_cfg.num_workers,
@@ -248,18 +257,23 @@ class Experiment:
         trainer: pl.Trainer = build(
             self.cfg.trainer,
             max_epochs=max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / len(loader))),
-            callbacks=[callback],
-            logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=f"cycle_{cycle:03d}"),
+            callbacks=callbacks,
+            logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=name),
             enable_progress_bar=bool(self.cfg.progress),
             default_root_dir=str(self.run_dir.root),
         )
         trainer.fit(module, loader)
-        assert callback.outcome is not None
-        return callback.outcome, module
 
-    def _build_module(self, cycle: int) -> SegmentationModule:
+    def _train_network(self, images: np.ndarray, cycle: int, member: int) -> nn.Module:
+        """A fresh network trained on `images` (an ensemble member of a strategy), in eval mode."""
+        pl.seed_everything(cycle_seed(self.seed, cycle, member), workers=True, verbose=False)
+        module = self._build_module(cycle, fresh=True)
+        self._fit(module, images, [], f"cycle_{cycle:03d}_member_{member}")
+        return module.network.eval()
+
+    def _build_module(self, cycle: int, fresh: bool = False) -> SegmentationModule:
         network = build(self.cfg.model.network, num_classes=self.data.num_classes)
-        if cycle > 0 and not self.cfg.train.reinit:
+        if cycle > 0 and not fresh and not self.cfg.train.reinit:
             network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
         return SegmentationModule(network, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 import pytorch_lightning as pl
 import segmentation_models_pytorch as smp
@@ -20,17 +21,19 @@ def build_network(
     encoder_weights: str | None = None,
     encoder_depth: int = 5,
     decoder_channels: Sequence[int] | None = None,
+    head_dropout: float = 0.0,
 ) -> nn.Module:
     """An smp network by name (Unet, FPN, DeepLabV3Plus, ...) that outputs logits (B, C, H, W).
 
     `encoder_weights` is None by default so nothing downloads; "imagenet" loads pretrained
-    weights for users with a network.
+    weights for users with a network. `head_dropout` > 0 puts dropout before the segmentation
+    head: MC dropout then needs the encoder and decoder only once per image.
     """
     kwargs: dict = {"encoder_depth": encoder_depth}
     if decoder_channels is not None:
         kwargs["decoder_channels"] = tuple(decoder_channels)
     try:
-        return smp.create_model(
+        network = smp.create_model(
             arch,
             encoder_name=encoder_name,
             encoder_weights=encoder_weights,
@@ -39,6 +42,64 @@ def build_network(
         )
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
+    if head_dropout > 0:
+        network.segmentation_head = nn.Sequential(nn.Dropout(head_dropout), network.segmentation_head)
+    return network
+
+
+DROPOUT_TYPES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+
+
+@contextmanager
+def dropout_active(module: nn.Module) -> Iterator[None]:
+    """Put the dropout layers of `module` in training mode (all else as it was), then restore."""
+    layers = [m for m in module.modules() if isinstance(m, DROPOUT_TYPES)]
+    modes = [m.training for m in layers]
+    for layer in layers:
+        layer.train()
+    try:
+        yield
+    finally:
+        for layer, mode in zip(layers, modes, strict=True):
+            layer.train(mode)
+
+
+def has_dropout(module: nn.Module) -> bool:
+    return any(isinstance(m, DROPOUT_TYPES) for m in module.modules())
+
+
+def encode(network: nn.Module, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Encoder features (shallow to deep) and the decoder output of an smp network."""
+    features = network.encoder(images)
+    return features, network.decoder(features)
+
+
+def descriptors(features: list[torch.Tensor]) -> torch.Tensor:
+    """Image descriptors (B, D): the deepest encoder features, globally average-pooled."""
+    return features[-1].mean(dim=(2, 3))
+
+
+def mc_dropout_committee(
+    network: nn.Module, images: torch.Tensor, passes: int, mode: str
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Probabilities (T, B, C, H, W) of `passes` stochastic passes with dropout active.
+
+    mode "head" runs encoder and decoder once and only the segmentation head T times (exact
+    when all dropout sits in the head); "full" runs the whole network T times. Also returns
+    the encoder features of a deterministic pass.
+    """
+    if mode not in ("head", "full"):
+        raise AlsegError(f"strategy.mc_mode must be 'head' or 'full' (got {mode!r}).")
+    if not has_dropout(network.segmentation_head if mode == "head" else network):
+        raise AlsegError("MC dropout needs dropout layers: set model.network.head_dropout > 0 (e.g. 0.2).")
+    features, decoded = encode(network, images)
+    if mode == "head":
+        with dropout_active(network.segmentation_head):
+            members = [network.segmentation_head(decoded) for _ in range(passes)]
+    else:
+        with dropout_active(network):
+            members = [network(images) for _ in range(passes)]
+    return torch.stack(members).float().softmax(dim=2), features
 
 
 class SegmentationModule(pl.LightningModule):

@@ -67,15 +67,20 @@ class Grid(Regions):
 
 
 class LabelState:
-    """Which units are labelled, and at which cycle (NEVER = not labelled).
+    """What is labelled: oracle labels per unit, and pseudo-labels kept apart.
 
-    `labelled_at` is an int array (images, regions): the labelled mask and its history in one.
+    `labelled_at` (images, regions) holds the cycle at which each unit was labelled (NEVER =
+    not labelled): the labelled mask and its history in one array. `clicks` holds what each
+    labelled unit cost in clicks (NaN = not labelled). `pseudo` maps an image index to a label
+    map (H, W) the model predicted for it; it costs nothing and never overrides oracle labels.
     """
 
     def __init__(self, num_images: int, boxes: np.ndarray, image_size: tuple[int, int]) -> None:
         self.boxes = boxes
         self.image_size = image_size
         self.labelled_at = np.full((num_images, len(boxes)), NEVER, dtype=np.int32)
+        self.clicks = np.full((num_images, len(boxes)), np.nan, dtype=np.float32)
+        self.pseudo: dict[int, np.ndarray] = {}
 
     @property
     def num_images(self) -> int:
@@ -94,6 +99,10 @@ class LabelState:
         """Indices of images with at least one unit not labelled yet."""
         return np.flatnonzero(~self.labelled.all(axis=1))
 
+    def training_images(self) -> np.ndarray:
+        """Indices of images with oracle labels or pseudo-labels."""
+        return np.union1d(self.labelled_images(), np.array(sorted(self.pseudo), dtype=np.int64))
+
     def pixel_mask(self, image: int) -> np.ndarray:
         """Bool (H, W): pixels of the image covered by a labelled unit."""
         mask = np.zeros(self.image_size, dtype=bool)
@@ -102,22 +111,49 @@ class LabelState:
         return mask
 
     def labelled_fraction(self) -> float:
-        """Fraction of the pool's pixels that are labelled."""
+        """Fraction of the pool's pixels that the oracle labelled."""
         covered = sum(int(self.pixel_mask(i).sum()) for i in self.labelled_images())
         return covered / (self.num_images * self.image_size[0] * self.image_size[1])
 
-    def mark(self, units: np.ndarray, cycle: int) -> None:
-        """Record units (K, 2) of (image, region) as labelled at `cycle`."""
+    def mark(self, units: np.ndarray, cycle: int, clicks: np.ndarray) -> None:
+        """Record units (K, 2) of (image, region) as labelled at `cycle`, with their click costs."""
         image, region = units[:, 0], units[:, 1]
         if (self.labelled_at[image, region] != NEVER).any():
             raise ValueError("a unit was labelled twice; strategies must skip labelled units")
         self.labelled_at[image, region] = cycle
+        self.clicks[image, region] = clicks
 
     def save(self, file: IO[bytes]) -> None:
-        np.save(file, self.labelled_at)
+        pseudo_images = np.array(sorted(self.pseudo), dtype=np.int64)
+        pseudo_maps = np.stack([self.pseudo[i] for i in pseudo_images]) if len(pseudo_images) else np.zeros(0)
+        np.savez(
+            file,
+            labelled_at=self.labelled_at,
+            clicks=self.clicks,
+            pseudo_images=pseudo_images,
+            pseudo_maps=pseudo_maps,
+        )
 
     def load(self, path: Path) -> None:
-        self.labelled_at = np.load(path)
+        with np.load(path) as saved:
+            self.labelled_at = saved["labelled_at"]
+            self.clicks = saved["clicks"]
+            self.pseudo = dict(zip(saved["pseudo_images"].tolist(), saved["pseudo_maps"], strict=True))
+
+
+class ImagesOnly:
+    """A view of a dataset that gives its images and nothing of its labels."""
+
+    def __init__(self, dataset: SegmentationDataset) -> None:
+        self._dataset = dataset
+        self.class_names = dataset.class_names
+        self.image_size = dataset.image_size
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def image(self, index: int) -> torch.Tensor:
+        return self._dataset.image(index)
 
 
 class CostLedger:
@@ -142,6 +178,7 @@ class Oracle:
         self._pool = pool
         self.state = state
         self.ledger = ledger
+        self.pool_images = ImagesOnly(pool)
 
     def unit_cost(self, image: int, region: int) -> dict[str, float]:
         """What labelling one unit costs now, in every cost unit (new pixels only)."""
@@ -162,11 +199,14 @@ class Oracle:
         return contour_clicks(self._pool.target(image).numpy(), boxes, skip_classes=(IGNORE_INDEX,))
 
     def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:
-        """Label the units, charge the ledger and return the cost of this query."""
+        """Label the units, charge the ledger and return the cost of this query.
+
+        A unit the oracle labels replaces any pseudo-label of its pixels.
+        """
         total = dict.fromkeys(COST_UNITS, 0.0)
         for image, region in units:
             cost = self.unit_cost(image, region)
-            self.state.mark(np.array([[image, region]]), cycle)
+            self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
             for unit in COST_UNITS:
                 total[unit] += cost[unit]
         self.ledger.charge(total)
@@ -192,14 +232,29 @@ class Oracle:
             revealed.append((image, region))
         return np.array(revealed, dtype=np.int64).reshape(-1, 2)
 
+    def units_affordable(self, unit: str, budget: float) -> int:
+        """About how many units `budget` buys, at the mean cost per unit paid so far."""
+        mean_cost = self.ledger.spent[unit] / max(self.ledger.spent["regions"], 1.0)
+        return max(1, math.ceil(budget / mean_cost)) if mean_cost > 0 else 1
+
+    def revealed_clicks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled units (K, 2) and the clicks each cost: what an annotator's log records."""
+        units = np.argwhere(self.state.labelled)
+        return units, self.state.clicks[units[:, 0], units[:, 1]]
+
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling every unit that is not labelled yet."""
         return sum(self.unit_cost(int(i), int(r))[unit] for i, r in np.argwhere(~self.state.labelled))
 
     def training_target(self, image: int) -> torch.Tensor:
-        """Ground truth of an image with every unlabelled pixel set to IGNORE_INDEX."""
-        target = self._pool.target(image).clone()
-        target[~torch.from_numpy(self.state.pixel_mask(image))] = IGNORE_INDEX
+        """Oracle labels of an image where labelled, else its pseudo-label, else IGNORE_INDEX."""
+        mask = torch.from_numpy(self.state.pixel_mask(image))
+        if image in self.state.pseudo:
+            target = torch.from_numpy(self.state.pseudo[image]).long()
+        else:
+            target = torch.full(self.state.image_size, IGNORE_INDEX, dtype=torch.long)
+        if mask.any():
+            target[mask] = self._pool.target(image)[mask]
         return target
 
 

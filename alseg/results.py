@@ -3,7 +3,7 @@
 Layout:
   config.yaml                 the resolved config of the run
   cycles.csv                  one row per cycle (cost in every unit, metrics, seconds)
-  state/cycle_NNN.npy         LabelState.labelled_at after cycle NNN's acquisition
+  state/cycle_NNN.npz         LabelState after cycle NNN's acquisition (labelled_at, clicks, pseudo)
   state/cycle_NNN.json        rows and ledger up to cycle NNN; written last, it marks NNN complete
   checkpoints/cycle_NNN.pt    network weights trained in cycle NNN (latest only unless kept)
 """
@@ -102,17 +102,18 @@ class RunDirectory:
     ) -> None:
         """Commit one completed cycle: checkpoint, state, then the json that marks it done."""
         atomic_write(self.checkpoint(cycle), lambda handle: torch.save(weights, handle))
-        if not keep_checkpoints and cycle > 0:
-            self.checkpoint(cycle - 1).unlink(missing_ok=True)
-        atomic_write(self.state_dir / f"cycle_{cycle:03d}.npy", state.save)
+        atomic_write(self.state_dir / f"cycle_{cycle:03d}.npz", state.save)
         record = {"cycle": cycle, "rows": rows, "ledger": ledger.spent}
         atomic_write_text(self.state_dir / f"cycle_{cycle:03d}.json", json.dumps(record, indent=1))
+        # Only now is the previous checkpoint no longer needed to resume.
+        if not keep_checkpoints and cycle > 0:
+            self.checkpoint(cycle - 1).unlink(missing_ok=True)
         self.write_rows(rows)
 
     def restore(self, cycle: int, state: LabelState, ledger: CostLedger) -> list[Row]:
         """Load the committed state of `cycle` into `state` and `ledger`; return its rows."""
         record = json.loads((self.state_dir / f"cycle_{cycle:03d}.json").read_text())
-        state.load(self.state_dir / f"cycle_{cycle:03d}.npy")
+        state.load(self.state_dir / f"cycle_{cycle:03d}.npz")
         ledger.spent.update(record["ledger"])
         self.write_rows(record["rows"])
         return record["rows"]

@@ -1,4 +1,4 @@
-"""Streaming scorer: one pass over the unlabelled pool, keeping only per-unit scores."""
+"""Streaming scorer: one pass over the pool, keeping only per-unit statistics and descriptors."""
 
 from __future__ import annotations
 
@@ -8,16 +8,17 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from alseg.data.base import SegmentationDataset
+from alseg.data.base import ImageSource
+from alseg.model import descriptors, encode, mc_dropout_committee
 from alseg.pool import LabelState
-from alseg.strategies.base import Strategy
+from alseg.strategies.base import PoolScores, Prediction, Strategy
 from alseg.uncertainty import reduce_regions
 
 
 class PoolImages(Dataset):
     """Images of the pool (no labels) with their global indices: all a scorer may see."""
 
-    def __init__(self, pool: SegmentationDataset, indices: np.ndarray) -> None:
+    def __init__(self, pool: ImageSource, indices: np.ndarray) -> None:
         self.pool = pool
         self.indices = indices
 
@@ -29,33 +30,61 @@ class PoolImages(Dataset):
         return self.pool.image(index), index
 
 
+def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progress: bool, desc: str) -> tqdm:
+    """Batches (images, global indices) of the chosen pool images, with a progress bar."""
+    loader = DataLoader(PoolImages(pool, indices), batch_size=batch_size)
+    return tqdm(loader, desc=desc, disable=not progress, leave=False)
+
+
+def predict(
+    network: nn.Module, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
+) -> tuple[Prediction, list[torch.Tensor]]:
+    """The batch prediction a strategy asked for, and the encoder features of the model."""
+    committee = None
+    if strategy.mc_passes:
+        committee, features = mc_dropout_committee(network, images, strategy.mc_passes, strategy.mc_mode)
+    else:
+        features, decoded = encode(network, images)
+        logits = network.segmentation_head(decoded)
+        if members:
+            committee = torch.stack([m(images) for m in members]).float().softmax(dim=2)
+    probs = committee.mean(dim=0) if committee is not None else logits.float().softmax(dim=1)
+    return Prediction(images, probs, committee), features
+
+
 @torch.inference_mode()
 def score_pool(
-    network: nn.Module,
-    pool: SegmentationDataset,
+    network: nn.Module | None,
+    pool: ImageSource,
     state: LabelState,
     strategy: Strategy,
     batch_size: int,
     device: torch.device,
     progress: bool = True,
-) -> np.ndarray:
-    """Unit scores (images, regions) for the pool; labelled units score -inf.
+    members: list[nn.Module] | None = None,
+) -> PoolScores:
+    """Per-unit statistics of the unlabelled pool (and descriptors of every image if asked).
 
-    Probabilities of a batch are reduced to unit scores on the device and dropped, so memory
-    holds one batch of probabilities and the (images, regions) score table, whatever the pool.
+    Each batch's probabilities are reduced to unit statistics on the device and dropped, so
+    memory holds one batch of predictions plus the (images, regions) tables, whatever the pool.
     """
-    scores = np.full(state.labelled_at.shape, -np.inf, dtype=np.float32)
+    available = ~state.labelled
     candidates = state.unlabelled_images()
-    if not strategy.needs_model:
-        scores[candidates] = 0.0
-    else:
-        loader = DataLoader(PoolImages(pool, candidates), batch_size=batch_size)
-        was_training = network.training
-        network.eval()
-        for images, indices in tqdm(loader, desc="scoring pool", disable=not progress, leave=False):
-            probs = network(images.to(device)).float().softmax(dim=1)
-            unit_scores = reduce_regions(strategy.pixel_scores(probs), state.boxes, strategy.reduction)
-            scores[indices.numpy()] = unit_scores.cpu().numpy()
-        network.train(was_training)
-    scores[state.labelled] = -np.inf
-    return scores
+    if not strategy.needs_model or network is None:
+        return PoolScores({"score": np.where(available, 0.0, -np.inf)}, None, available)
+    passed = np.arange(state.num_images) if strategy.needs_descriptors else candidates
+    units: dict[str, np.ndarray] = {}
+    features_out: list[torch.Tensor] = []
+    was_training = network.training
+    network.eval()
+    for images, indices in pool_batches(pool, passed, batch_size, progress, "scoring pool"):
+        prediction, features = predict(network, images.to(device), strategy, members or [])
+        if strategy.needs_descriptors:
+            features_out.append(descriptors(features).float().cpu())
+        for name, pixels in strategy.pixel_statistics(prediction).items():
+            table = units.setdefault(name, np.full(state.labelled_at.shape, -np.inf, dtype=np.float32))
+            table[indices.numpy()] = reduce_regions(pixels, state.boxes, strategy.reduction).cpu().numpy()
+    network.train(was_training)
+    for table in units.values():
+        table[~available] = -np.inf
+    return PoolScores(units, torch.cat(features_out) if features_out else None, available)

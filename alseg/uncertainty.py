@@ -1,8 +1,8 @@
 """Per-pixel uncertainty measures and per-region reductions, as pure tensor functions.
 
 Measures take class probabilities (B, C, H, W) (never logits) and return (B, H, W) scores
-where higher means more informative. Reductions turn pixel scores into one score per query
-unit, batched on the scores' device.
+where higher means more informative; committee measures take (T, B, C, H, W). Reductions
+turn pixel scores into one score per query unit, batched on the scores' device.
 """
 
 from __future__ import annotations
@@ -29,6 +29,21 @@ def margin(probs: torch.Tensor) -> torch.Tensor:
 def entropy(probs: torch.Tensor) -> torch.Tensor:
     """Shannon entropy -sum_c p_c log p_c in nats (0 log 0 = 0)."""
     return -torch.special.xlogy(probs, probs).sum(dim=1)
+
+
+def vote_entropy(committee: torch.Tensor) -> torch.Tensor:
+    """Query-by-committee vote entropy -sum_c V(c)/T log V(c)/T over committee probabilities
+    (T, B, C, H, W), where V(c) counts the members whose argmax is c."""
+    members, _, classes = committee.shape[:3]
+    votes = torch.nn.functional.one_hot(committee.argmax(dim=2), classes).sum(dim=0)  # (B, H, W, C)
+    share = votes.to(committee.dtype) / members
+    return -torch.special.xlogy(share, share).sum(dim=-1)
+
+
+def committee_variance(committee: torch.Tensor) -> torch.Tensor:
+    """Disagreement of a committee (T, B, C, H, W): the variance of each class probability
+    across members, averaged over classes."""
+    return committee.var(dim=0, unbiased=False).mean(dim=1)
 
 
 MEASURES: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {

@@ -17,6 +17,11 @@ STRATEGIES = ["random", "least_confidence", "margin", "entropy"]
 TIMING = {"train_seconds", "acquisition_seconds"}
 
 
+def labelled_at(path) -> np.ndarray:
+    with np.load(path) as saved:
+        return saved["labelled_at"]
+
+
 def same_rows(a: list[dict], b: list[dict]) -> bool:
     """Equal rows, where NaN equals NaN (a class absent from an evaluation split)."""
 
@@ -38,8 +43,8 @@ def test_each_strategy_buys_its_budget_every_cycle(run_tiny, strategy: str) -> N
     assert [row["queried_units"] for row in rows] == [4, 4, 0]
     clicks = [row["cost_clicks"] for row in rows]
     assert clicks[0] > 0 and clicks == sorted(clicks) and len(set(clicks)) == 3
-    labelled_at = np.load(run_dir / "state" / "cycle_002.npy")
-    assert np.bincount(labelled_at[labelled_at >= 0].ravel()).tolist() == [4, 4, 4]
+    stamps = labelled_at(run_dir / "state" / "cycle_002.npz")
+    assert np.bincount(stamps[stamps >= 0].ravel()).tolist() == [4, 4, 4]
     assert same_rows(read_rows(run_dir / "cycles.csv"), rows)
 
 
@@ -59,7 +64,7 @@ def test_run_directory_holds_config_rows_state_and_checkpoint(run_tiny) -> None:
     ]:
         assert column in header
     assert sorted(p.name for p in (run_dir / "state").iterdir()) == [
-        f"cycle_00{c}.{ext}" for c in range(3) for ext in ("json", "npy")
+        f"cycle_00{c}.{ext}" for c in range(3) for ext in ("json", "npz")
     ]
     assert [p.name for p in (run_dir / "checkpoints").iterdir()] == ["cycle_002.pt"]
     assert (run_dir / "cycles_log" / "metrics.csv").exists()
@@ -70,16 +75,18 @@ def test_same_seed_same_queries_and_metrics(run_tiny) -> None:
     (rows_a, dir_a), (rows_b, dir_b) = run_tiny("strategy=entropy"), run_tiny("strategy=entropy")
     assert same_rows(without_timing(rows_a), without_timing(rows_b))
     np.testing.assert_array_equal(
-        np.load(dir_a / "state/cycle_002.npy"), np.load(dir_b / "state/cycle_002.npy")
+        labelled_at(dir_a / "state/cycle_002.npz"), labelled_at(dir_b / "state/cycle_002.npz")
     )
     _, dir_c = run_tiny("strategy=entropy", "seed=1")
-    assert not np.array_equal(np.load(dir_a / "state/cycle_000.npy"), np.load(dir_c / "state/cycle_000.npy"))
+    assert not np.array_equal(
+        labelled_at(dir_a / "state/cycle_000.npz"), labelled_at(dir_c / "state/cycle_000.npz")
+    )
 
 
 def test_strategies_with_one_seed_share_the_initial_set(run_tiny) -> None:
     _, dir_a = run_tiny("strategy=random", "budget.cycles=1")
     _, dir_b = run_tiny("strategy=margin", "budget.cycles=1")
-    a, b = np.load(dir_a / "state/cycle_000.npy"), np.load(dir_b / "state/cycle_000.npy")
+    a, b = labelled_at(dir_a / "state/cycle_000.npz"), labelled_at(dir_b / "state/cycle_000.npz")
     np.testing.assert_array_equal(a == 0, b == 0)
 
 
@@ -95,7 +102,7 @@ def test_queries_do_not_depend_on_unlabelled_ground_truth(make_cfg, tmp_path) ->
                 targets = experiment.data.train._targets
                 targets[hidden] = torch.randint(0, 6, targets[hidden].shape, dtype=targets.dtype)
             experiment.run()
-            queried.append(np.load(experiment.run_dir.state_dir / "cycle_000.npy") == 1)
+            queried.append(labelled_at(experiment.run_dir.state_dir / "cycle_000.npz") == 1)
         np.testing.assert_array_equal(*queried)
 
 

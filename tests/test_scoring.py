@@ -4,21 +4,57 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.pool import Grid, LabelState, WholeImage
 from alseg.scoring import score_pool
-from alseg.strategies.base import rank_by_score
+from alseg.strategies.base import AcquisitionContext, rank_by_score
 from alseg.strategies.random import RandomSampling
 from alseg.strategies.uncertainty import UncertaintySampling
 
 
-class BrightnessConfidence(torch.nn.Module):
-    """Two-class logits whose margin grows with pixel brightness: dark pixels are uncertain."""
+class Brightness(nn.Module):
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        return features[-1].mean(dim=1, keepdim=True)
+
+
+class TwoClassLogits(nn.Module):
+    def forward(self, brightness: torch.Tensor) -> torch.Tensor:
+        return torch.cat([10 * brightness, torch.zeros_like(brightness)], dim=1)
+
+
+class BrightnessConfidence(nn.Module):
+    """An smp-shaped network (encoder, decoder, head) whose two-class margin grows with pixel
+    brightness: dark pixels are the uncertain ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.encoder = lambda images: [images]
+        self.decoder = Brightness()
+        self.segmentation_head = TwoClassLogits()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        brightness = images.mean(dim=1, keepdim=True)
-        return torch.cat([10 * brightness, torch.zeros_like(brightness)], dim=1)
+        return self.segmentation_head(self.decoder(self.encoder(images)))
+
+
+def context_for(state: LabelState, pool, seed: int = 0) -> AcquisitionContext:
+    def unused(*_):
+        raise AssertionError("not needed by these strategies")
+
+    return AcquisitionContext(
+        cycle=1,
+        network=BrightnessConfidence(),
+        pool=pool,
+        state=state,
+        device=torch.device("cpu"),
+        rng=np.random.default_rng(seed),
+        wanted=2,
+        batch_size=4,
+        progress=False,
+        train_network=unused,
+        revealed_clicks=unused,
+    )
 
 
 def test_rank_by_score_orders_and_drops_unavailable() -> None:
@@ -31,12 +67,12 @@ def test_uncertainty_prefers_the_darkest_images_and_skips_labelled() -> None:
     brightness = np.random.default_rng(0).permutation(10) * 20 + 10
     pool._images[:] = torch.from_numpy(brightness).to(torch.uint8)[:, None, None, None]
     state = LabelState(len(pool), WholeImage().boxes(16, 16), (16, 16))
-    state.mark(np.array([[3, 0]]), cycle=0)
+    state.mark(np.array([[3, 0]]), cycle=0, clicks=np.array([0.0]))
     for measure in ("least_confidence", "margin", "entropy"):
         strategy = UncertaintySampling(measure, measure)
         scores = score_pool(BrightnessConfidence(), pool, state, strategy, 4, torch.device("cpu"), False)
-        assert scores[3, 0] == -np.inf
-        ranked = strategy.rank(scores, np.random.default_rng(0))
+        assert scores.score[3, 0] == -np.inf
+        ranked = strategy.rank(scores, context_for(state, pool))
         expected = [i for i in np.argsort(brightness, kind="stable") if i != 3]
         assert ranked[:, 0].tolist() == expected
 
@@ -48,14 +84,15 @@ def test_region_scores_find_the_uncertain_quadrant() -> None:
     state = LabelState(len(pool), Grid(2, 2).boxes(16, 16), (16, 16))
     strategy = UncertaintySampling("entropy", "entropy")
     scores = score_pool(BrightnessConfidence(), pool, state, strategy, 3, torch.device("cpu"), False)
-    assert rank_by_score(scores)[0].tolist() == [2, 2]
+    assert rank_by_score(scores.score)[0].tolist() == [2, 2]
 
 
 def test_random_needs_no_model_and_ranks_every_available_unit() -> None:
     pool = synthetic_splits(train=6, val=1, test=1, size=16).train
     state = LabelState(len(pool), WholeImage().boxes(16, 16), (16, 16))
-    state.mark(np.array([[0, 0]]), cycle=0)
-    scores = score_pool(None, pool, state, RandomSampling("random"), 4, torch.device("cpu"), False)
-    ranked = RandomSampling("random").rank(scores, np.random.default_rng(1))
+    state.mark(np.array([[0, 0]]), cycle=0, clicks=np.array([0.0]))
+    strategy = RandomSampling("random")
+    scores = score_pool(None, pool, state, strategy, 4, torch.device("cpu"), False)
+    ranked = strategy.rank(scores, context_for(state, pool, seed=1))
     assert sorted(ranked[:, 0].tolist()) == [1, 2, 3, 4, 5]
-    assert ranked.tolist() != RandomSampling("random").rank(scores, np.random.default_rng(2)).tolist()
+    assert ranked.tolist() != strategy.rank(scores, context_for(state, pool, seed=2)).tolist()

@@ -15,11 +15,10 @@ Polygon = tuple[int, np.ndarray]
 """One annotated object: its class and its vertices as an (N, 2) array of (x, y) pixels."""
 
 
-class SegmentationDataset(Protocol):
-    """A split of a segmentation dataset with a fixed image size.
+class ImageSource(Protocol):
+    """Images of a split, without labels: all that strategies are given of the pool.
 
-    Images are float tensors (3, H, W) in [0, 1]; targets are long tensors (H, W) with class
-    indices in [0, num_classes) and IGNORE_INDEX for void pixels.
+    Images are float tensors (3, H, W) in [0, 1], all of one size.
     """
 
     class_names: tuple[str, ...]
@@ -28,6 +27,14 @@ class SegmentationDataset(Protocol):
     def __len__(self) -> int: ...
 
     def image(self, index: int) -> torch.Tensor: ...
+
+
+class SegmentationDataset(ImageSource, Protocol):
+    """A split of a segmentation dataset: images and their labels.
+
+    Targets are long tensors (H, W) with class indices in [0, num_classes) and IGNORE_INDEX
+    for void pixels.
+    """
 
     def target(self, index: int) -> torch.Tensor: ...
 

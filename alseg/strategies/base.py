@@ -1,34 +1,111 @@
-"""What a strategy is: per-pixel scores from the model's probabilities, and a ranking of units."""
+"""What a strategy is, and what the scorer and the acquisition step hand it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch import nn
+
+from alseg.data.base import ImageSource
+from alseg.errors import AlsegError
+from alseg.pool import LabelState
+from alseg.uncertainty import get_reduction
+
+
+@dataclass
+class Prediction:
+    """The model's view of one batch of pool images, as the scorer hands it to a strategy."""
+
+    images: torch.Tensor  # (B, 3, H, W)
+    probs: torch.Tensor  # (B, C, H, W) class probabilities (the committee mean when there is one)
+    committee: torch.Tensor | None  # (T, B, C, H, W) member probabilities, or None
+
+
+@dataclass
+class PoolScores:
+    """Per-unit statistics of the pool, reduced by the scorer; -inf marks unavailable units.
+
+    `units[name]` is (images, regions) for each statistic the strategy asked for ("score" is
+    the informativeness); `descriptors` (images, D) is filled for every image when asked.
+    """
+
+    units: dict[str, np.ndarray]
+    descriptors: torch.Tensor | None
+    available: np.ndarray  # bool (images, regions)
+
+    @property
+    def score(self) -> np.ndarray:
+        return self.units["score"]
+
+
+@dataclass
+class AcquisitionContext:
+    """What one cycle's query may use. It holds no ground truth of unlabelled units."""
+
+    cycle: int
+    network: nn.Module
+    pool: ImageSource  # images only
+    state: LabelState
+    device: torch.device
+    rng: np.random.Generator
+    wanted: int  # about how many units the cycle's budget buys
+    batch_size: int
+    progress: bool
+    train_network: Callable[[np.ndarray, int], nn.Module]  # (image indices, seed) -> trained network
+    revealed_clicks: Callable[[], tuple[np.ndarray, np.ndarray]]  # labelled units, their click costs
 
 
 class Strategy(ABC):
     """An acquisition strategy.
 
-    It declares what it needs from the model (`needs_model`); the scorer streams the pool and
-    hands it probabilities, then reduces its pixel scores per unit with `reduction`. Unit
-    scores are "higher = more informative"; a unit that is not available scores -inf.
+    It declares what it needs; the scorer provides it: a model pass (`needs_model`), an MC
+    dropout committee (`mc_passes` > 0, `mc_mode` "head" or "full"), a committee of
+    `ensemble_size` networks trained on bootstrap resamples, pooled descriptors
+    (`needs_descriptors`). Unit statistics are "higher = more informative".
     """
 
     needs_model: bool = True
+    mc_passes: int = 0
+    mc_mode: str = "head"
+    ensemble_size: int = 0
+    needs_descriptors: bool = False
 
-    def __init__(self, name: str, reduction: str = "mean") -> None:
+    def __init__(self, name: str, reduction: str = "mean", mc_passes: int = 0, mc_mode: str = "head") -> None:
+        get_reduction(reduction)  # fail at construction, not after the first training
+        if mc_passes < 0 or mc_mode not in ("head", "full"):
+            raise AlsegError(
+                f"strategy.mc_passes must be >= 0 and strategy.mc_mode 'head' or 'full' "
+                f"(got {mc_passes}, {mc_mode!r})."
+            )
         self.name = name
         self.reduction = reduction
+        self.mc_passes = mc_passes
+        self.mc_mode = mc_mode
 
-    def pixel_scores(self, probs: torch.Tensor) -> torch.Tensor:
-        """Class probabilities (B, C, H, W) -> pixel scores (B, H, W)."""
+    def prepare(self, context: AcquisitionContext) -> None:  # noqa: B027 (optional hook)
+        """Train what the strategy needs beyond the segmentation model (before scoring)."""
+
+    def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        """Pixel maps (B, H, W) to reduce per unit; "score" is the informativeness."""
         raise NotImplementedError(f"strategy {self.name!r} does not score pixels")
 
     @abstractmethod
-    def rank(self, unit_scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Unit scores (images, regions) -> available units (K, 2) of (image, region), best first."""
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        """Available units (K, 2) of (image, region), best first."""
+
+    def after_query(self, context: AcquisitionContext) -> None:  # noqa: B027 (optional hook)
+        """Act once the oracle has labelled the query (pseudo-labelling, for one)."""
+
+
+class TopScoreStrategy(Strategy):
+    """A strategy that queries the units with the highest "score" statistic."""
+
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        return rank_by_score(scores.score)
 
 
 def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:

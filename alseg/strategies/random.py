@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from alseg.strategies.base import Strategy, rank_by_score
+from alseg.strategies.base import AcquisitionContext, PoolScores, Strategy, rank_by_score
 
 
 class RandomSampling(Strategy):
@@ -12,6 +12,6 @@ class RandomSampling(Strategy):
 
     needs_model = False
 
-    def rank(self, unit_scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        shuffled = np.where(np.isfinite(unit_scores), rng.random(unit_scores.shape), -np.inf)
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        shuffled = np.where(scores.available, context.rng.random(scores.available.shape), -np.inf)
         return rank_by_score(shuffled)

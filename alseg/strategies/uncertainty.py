@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from alseg.strategies.base import Strategy, rank_by_score
-from alseg.uncertainty import get_measure, get_reduction
+from alseg.errors import AlsegError
+from alseg.strategies.base import Prediction, TopScoreStrategy
+from alseg.uncertainty import get_measure, vote_entropy
 
 
-class UncertaintySampling(Strategy):
-    """Scores pixels with an uncertainty measure (least_confidence, margin, entropy), reduces
-    them per unit and queries the highest."""
+class UncertaintySampling(TopScoreStrategy):
+    """Scores pixels with an uncertainty measure (least_confidence, margin, entropy) of the
+    model's probabilities (the MC-dropout mean when `mc_passes` > 0), reduces them per unit
+    and queries the highest."""
 
-    def __init__(self, name: str, measure: str, reduction: str = "mean") -> None:
-        super().__init__(name, reduction)
+    def __init__(
+        self, name: str, measure: str, reduction: str = "mean", mc_passes: int = 0, mc_mode: str = "head"
+    ) -> None:
+        super().__init__(name, reduction, mc_passes, mc_mode)
         self.measure = get_measure(measure)
-        get_reduction(reduction)  # fail at construction, not after the first training
 
-    def pixel_scores(self, probs: torch.Tensor) -> torch.Tensor:
-        return self.measure(probs)
+    def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        return {"score": self.measure(prediction.probs)}
 
-    def rank(self, unit_scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return rank_by_score(unit_scores)
+
+class VoteEntropySampling(TopScoreStrategy):
+    """Query-by-committee: vote entropy of `mc_passes` MC-dropout passes (`mc_mode` "head"
+    reruns only the segmentation head, "full" the whole network)."""
+
+    def __init__(
+        self, name: str, mc_passes: int = 20, mc_mode: str = "head", reduction: str = "mean"
+    ) -> None:
+        super().__init__(name, reduction, mc_passes, mc_mode)
+        if mc_passes < 2:
+            raise AlsegError(f"vote entropy needs a committee: strategy.mc_passes >= 2 (got {mc_passes}).")
+
+    def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        assert prediction.committee is not None
+        return {"score": vote_entropy(prediction.committee)}
