@@ -92,6 +92,7 @@ class ActiveLearningCallback(pl.Callback):
             progress=self.progress,
             train_network=acq.train_network,
             revealed_clicks=oracle.revealed_clicks,
+            true_clicks=oracle.true_clicks,
         )
         strategy.prepare(context)
         members = [

@@ -155,7 +155,7 @@ class Experiment:
         else:
             rows = []
             images = initial_images(len(self.data.train), self.budget.initial, self.seed)
-            self.oracle.reveal([(int(i), r) for i in images for r in range(len(self.state.boxes))], 0)
+            self.oracle.reveal_images(images, cycle=0)
             self._check_budget_fits()
         cycle = completed + 1
         while True:

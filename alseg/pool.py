@@ -66,6 +66,38 @@ class Grid(Regions):
         )
 
 
+class SlidingWindows(Regions):
+    """Square windows of `size` pixels slid with `stride`, overlapping when stride < size.
+
+    With `reference_width` the size and stride are given at that image width and scaled to
+    the dataset's width (CEREALS uses 128-pixel windows on 2048-pixel-wide Cityscapes).
+    Windows are placed so that the last one touches the right and bottom borders.
+    """
+
+    def __init__(self, size: int, stride: int, reference_width: int | None = None) -> None:
+        if size < 1 or stride < 1:
+            raise AlsegError(f"regions.size and regions.stride must be >= 1 (got {size}, {stride}).")
+        self.size, self.stride, self.reference_width = size, stride, reference_width
+
+    def boxes(self, height: int, width: int) -> np.ndarray:
+        scale = width / self.reference_width if self.reference_width else 1.0
+        size, stride = max(1, round(self.size * scale)), max(1, round(self.stride * scale))
+        if size > min(height, width):
+            raise AlsegError(
+                f"windows of {size} pixels do not fit images of {height}x{width}; lower regions.size."
+            )
+        ys = _window_starts(height, size, stride)
+        xs = _window_starts(width, size, stride)
+        return np.array([[y, x, y + size, x + size] for y in ys for x in xs], dtype=np.int64)
+
+
+def _window_starts(length: int, size: int, stride: int) -> list[int]:
+    starts = list(range(0, length - size + 1, stride))
+    if starts[-1] != length - size:
+        starts.append(length - size)
+    return starts
+
+
 class LabelState:
     """What is labelled: oracle labels per unit, and pseudo-labels kept apart.
 
@@ -181,16 +213,42 @@ class Oracle:
         self.pool_images = ImagesOnly(pool)
 
     def unit_cost(self, image: int, region: int) -> dict[str, float]:
-        """What labelling one unit costs now, in every cost unit (new pixels only)."""
+        """What labelling one unit costs now, in every cost unit.
+
+        Only pixels not labelled yet are paid for; where a region overlaps labelled pixels,
+        its clicks are scaled by the share of its area that is new.
+        """
         y0, x0, y1, x1 = self.state.boxes[region]
         new_pixels = int((~self.state.pixel_mask(image)[y0:y1, x0:x1]).sum())
         height, width = self.state.image_size
+        clicks = self._clicks(image, self.state.boxes[region : region + 1])[0]
         return {
             "images": new_pixels / (height * width),
             "pixels": float(new_pixels),
             "regions": 1.0,
-            "clicks": float(self._clicks(image, self.state.boxes[region : region + 1])[0]),
+            "clicks": float(clicks) * new_pixels / ((y1 - y0) * (x1 - x0)),
         }
+
+    def reveal_images(self, images: np.ndarray, cycle: int) -> None:
+        """Label whole images (every unit of each) and charge each image once, as one region."""
+        height, width = self.state.image_size
+        whole = np.array([[0, 0, height, width]])
+        regions = len(self.state.boxes)
+        clicks = 0.0
+        for image in images.tolist():
+            # Each unit keeps its own click count (what a region-level model learns from),
+            # while the ledger pays for the image once.
+            units = np.array([[image, r] for r in range(regions)])
+            self.state.mark(units, cycle, self._clicks(image, self.state.boxes).astype(np.float32))
+            clicks += float(self._clicks(image, whole)[0])
+        self.ledger.charge(
+            {
+                "images": len(images),
+                "pixels": len(images) * height * width,
+                "regions": len(images),
+                "clicks": clicks,
+            }
+        )
 
     def _clicks(self, image: int, boxes: np.ndarray) -> np.ndarray:
         polygons = self._pool.polygons(image)
@@ -241,6 +299,12 @@ class Oracle:
         """Labelled units (K, 2) and the clicks each cost: what an annotator's log records."""
         units = np.argwhere(self.state.labelled)
         return units, self.state.clicks[units[:, 0], units[:, 1]]
+
+    def true_clicks(self) -> np.ndarray:
+        """Clicks of every unit (images, regions), read from hidden labels (upper-bound ablations)."""
+        return np.stack([self._clicks(i, self.state.boxes) for i in range(self.state.num_images)]).astype(
+            float
+        )
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling every unit that is not labelled yet."""

@@ -85,6 +85,7 @@ def score_pool(
             table = units.setdefault(name, np.full(state.labelled_at.shape, -np.inf, dtype=np.float32))
             table[indices.numpy()] = reduce_regions(pixels, state.boxes, strategy.reduction).cpu().numpy()
     network.train(was_training)
+    units.setdefault("score", np.zeros(state.labelled_at.shape, dtype=np.float32))
     for table in units.values():
         table[~available] = -np.inf
     return PoolScores(units, torch.cat(features_out) if features_out else None, available)

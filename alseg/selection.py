@@ -65,6 +65,7 @@ def k_center_greedy(features: torch.Tensor, centres: np.ndarray, count: int) -> 
         distance = torch.cat(
             [torch.cdist(features[i : i + 1024], anchors).amin(dim=1) for i in range(0, len(features), 1024)]
         )
+        distance[torch.as_tensor(centres, device=features.device)] = -1.0
     picks = []
     for _ in range(min(count, len(features) - len(centres))):
         pick = int(torch.argmax(distance))

@@ -44,7 +44,8 @@ class PoolScores:
 
 @dataclass
 class AcquisitionContext:
-    """What one cycle's query may use. It holds no ground truth of unlabelled units."""
+    """What one cycle's query may use. Of the ground truth of unlabelled units it holds only
+    `true_clicks`, the door that upper-bound ablations (CEREALS' oracle cost) open on purpose."""
 
     cycle: int
     network: nn.Module
@@ -57,6 +58,9 @@ class AcquisitionContext:
     progress: bool
     train_network: Callable[[np.ndarray, int], nn.Module]  # (image indices, seed) -> trained network
     revealed_clicks: Callable[[], tuple[np.ndarray, np.ndarray]]  # labelled units, their click costs
+    true_clicks: Callable[
+        [], np.ndarray
+    ]  # clicks of every unit from hidden labels: upper-bound ablations only
 
 
 class Strategy(ABC):
@@ -90,8 +94,8 @@ class Strategy(ABC):
         """Train what the strategy needs beyond the segmentation model (before scoring)."""
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
-        """Pixel maps (B, H, W) to reduce per unit; "score" is the informativeness."""
-        raise NotImplementedError(f"strategy {self.name!r} does not score pixels")
+        """Pixel maps (B, H, W) to reduce per unit; "score" is the informativeness (0 if absent)."""
+        return {}
 
     @abstractmethod
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
@@ -106,6 +110,12 @@ class TopScoreStrategy(Strategy):
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         return rank_by_score(scores.score)
+
+
+def require_whole_images(strategy: Strategy, state: LabelState) -> None:
+    """Refuse region units for strategies defined on whole images."""
+    if len(state.boxes) != 1:
+        raise AlsegError(f"strategy {strategy.name!r} queries whole images; run it with regions=image.")
 
 
 def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:

@@ -1,0 +1,106 @@
+"""CEREALS: cost-effective region-based active learning for semantic segmentation."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alseg.cost_model import ClickCostModel, train_cost_model
+from alseg.errors import AlsegError
+from alseg.selection import box_overlap, non_maximum_suppression
+from alseg.strategies.base import AcquisitionContext, PoolScores, Prediction, Strategy
+from alseg.uncertainty import entropy, vote_entropy
+
+COST_MODES = ("learned", "oracle", "constant")
+
+
+def normalise(values: np.ndarray) -> np.ndarray:
+    """Min-max scale the finite entries to [0, 1] (all 0 when they are equal); -inf stays."""
+    finite = np.isfinite(values)
+    if not finite.any():
+        return values
+    low, high = values[finite].min(), values[finite].max()
+    scaled = (values - low) / (high - low) if high > low else np.zeros_like(values)
+    return np.where(finite, scaled, -np.inf)
+
+
+class Cereals(Strategy):
+    """Scores windows by g = (1 - C) * I and queries them after non-maximum suppression.
+
+    I is the window's mean pixel entropy (vote entropy with `mc_passes` > 1), C its click cost:
+    predicted by a small network trained each cycle on the clicks paid so far (`cost=learned`),
+    the true cost (`oracle`, an upper bound that reads hidden labels), or one constant
+    (`constant`, the ablation that ranks by I alone). Both are scaled to [0, 1] over the pool.
+    Within an image, a window is dropped when its IoU with a better kept window exceeds
+    `nms_threshold` (0: any overlap).
+    """
+
+    def __init__(
+        self,
+        name: str,
+        cost: str = "learned",
+        mc_passes: int = 0,
+        mc_mode: str = "head",
+        nms_threshold: float = 0.0,
+        cost_epochs: int = 30,
+        cost_width: int = 16,
+    ) -> None:
+        super().__init__(name, "mean", mc_passes, mc_mode)
+        if cost not in COST_MODES:
+            raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
+        self.cost, self.nms_threshold = cost, nms_threshold
+        self.cost_epochs, self.cost_width = cost_epochs, cost_width
+        self.cost_model: ClickCostModel | None = None
+
+    def prepare(self, context: AcquisitionContext) -> None:
+        if len(context.state.boxes) < 2:
+            raise AlsegError("cereals queries regions: run it with regions=windows (or regions=grid).")
+        if self.cost != "learned":
+            return
+        self.cost_model = ClickCostModel(len(context.pool.class_names), self.cost_width)
+        units, clicks = context.revealed_clicks()
+        train_cost_model(
+            self.cost_model,
+            context.pool,
+            context.network,
+            units,
+            clicks,
+            context.state.boxes,
+            context.device,
+            self.cost_epochs,
+            context.batch_size,
+        )
+
+    def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        if prediction.committee is not None:
+            informativeness = vote_entropy(prediction.committee)
+        else:
+            informativeness = entropy(prediction.probs)
+        statistics = {"score": informativeness}
+        if self.cost_model is not None:
+            self.cost_model.to(prediction.images.device)
+            statistics["cost"] = self.cost_model(prediction.images, prediction.probs)
+        return statistics
+
+    def region_costs(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        """Predicted clicks of every unit (images, regions); only the order matters."""
+        if self.cost == "learned":
+            boxes = context.state.boxes
+            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+            return scores.units["cost"] * areas[None, :]  # mean density x area
+        if self.cost == "oracle":
+            return context.true_clicks()
+        return np.zeros_like(scores.score)
+
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        informativeness = normalise(scores.score)
+        cost = normalise(np.where(scores.available, self.region_costs(scores, context), -np.inf))
+        gain = np.where(scores.available, (1 - cost) * informativeness, -np.inf)
+        overlap = box_overlap(context.state.boxes)
+        kept = [
+            (image, region, gain[image, region])
+            for image in np.flatnonzero(np.isfinite(gain).any(axis=1))
+            for region in non_maximum_suppression(gain[image], overlap, self.nms_threshold)
+        ]
+        kept.sort(key=lambda unit: -unit[2])
+        return np.array([(image, region) for image, region, _ in kept], dtype=np.int64).reshape(-1, 2)

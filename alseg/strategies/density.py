@@ -1,0 +1,67 @@
+"""Information density and core-set: informativeness weighted by, or replaced with, coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from alseg.selection import k_center_greedy, mean_similarity
+from alseg.strategies.base import (
+    AcquisitionContext,
+    PoolScores,
+    Prediction,
+    Strategy,
+    rank_by_score,
+    require_whole_images,
+)
+from alseg.uncertainty import get_measure
+
+
+class InformationDensity(Strategy):
+    """score(x) = phi(x) * (mean over the unlabelled pool of sim(x, u)) ** beta.
+
+    phi is an uncertainty measure reduced per unit; sim is the cosine similarity of pooled
+    encoder descriptors, computed block by block. Regions take their image's density.
+    """
+
+    needs_descriptors = True
+
+    def __init__(
+        self,
+        name: str,
+        measure: str = "entropy",
+        beta: float = 1.0,
+        reduction: str = "mean",
+        mc_passes: int = 0,
+        mc_mode: str = "head",
+        block: int = 1024,
+    ) -> None:
+        super().__init__(name, reduction, mc_passes, mc_mode)
+        self.measure = get_measure(measure)
+        self.beta = beta
+        self.block = block
+
+    def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        return {"score": self.measure(prediction.probs)}
+
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        assert scores.descriptors is not None
+        unlabelled = context.state.unlabelled_images()
+        pool = scores.descriptors[unlabelled]
+        density = np.zeros(len(scores.descriptors), dtype=np.float32)
+        density[unlabelled] = mean_similarity(pool, pool, self.block).clamp(min=0).numpy()
+        return rank_by_score(scores.score * density[:, None] ** self.beta)
+
+
+class CoreSet(Strategy):
+    """Core-set: k-center greedy on pooled descriptors, the labelled images as first centres."""
+
+    needs_descriptors = True
+
+    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+        require_whole_images(self, context.state)
+        assert scores.descriptors is not None
+        labelled = context.state.labelled_images()
+        # A few picks beyond what the budget buys, in case some do not fit it.
+        picks = k_center_greedy(scores.descriptors, labelled, 2 * context.wanted + 8)
+        return np.stack([picks, np.zeros_like(picks)], axis=1)
