@@ -54,6 +54,7 @@ def context_for(state: LabelState, pool, seed: int = 0) -> AcquisitionContext:
         progress=False,
         train_network=unused,
         revealed_clicks=unused,
+        true_clicks=unused,
     )
 
 
