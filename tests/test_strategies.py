@@ -1,0 +1,183 @@
+"""Every strategy in the loop: one contract for all, then what each one must do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from alseg.cli import config_dir
+from alseg.experiment import Experiment
+from alseg.pool import LabelState, WholeImage, initial_images
+from alseg.selection import box_overlap
+from alseg.strategies.base import AcquisitionContext, PoolScores
+from alseg.strategies.ceal import Ceal
+from alseg.strategies.density import InformationDensity
+from alseg.strategies.suggestive import SuggestiveAnnotation
+
+# Overrides that make each strategy small enough for a test, and a budget that fits it.
+TINY_OVERRIDES = {
+    "vote_entropy": ["strategy.mc_passes=4"],
+    "ceal_melanoma": ["strategy.no_detection=1", "strategy.random=2", "strategy.mc_passes=3"],
+    "suggestive": ["strategy.ensemble_size=2"],
+    "cereals": ["budget.per_cycle=60", "strategy.cost_epochs=3"],
+    "vaal": ["strategy.epochs=1", "strategy.side=32", "strategy.width=8"],
+}
+STRATEGIES = sorted(p.stem for p in (config_dir() / "strategy").glob("*.yaml"))
+
+
+def run_experiment(make_cfg, path, strategy: str, *extra: str) -> tuple[Experiment, list[dict]]:
+    cfg = make_cfg("debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), *extra)
+    experiment = Experiment(cfg, path)
+    return experiment, experiment.run()
+
+
+def load_state(path) -> dict[str, np.ndarray]:
+    with np.load(path) as saved:
+        return dict(saved)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+class TestStrategyContract:
+    def test_spends_its_budget_and_labels_each_unit_once(self, make_cfg, tmp_path, strategy: str) -> None:
+        experiment, rows = run_experiment(make_cfg, tmp_path, strategy)
+        unit, per_cycle = experiment.budget.unit, experiment.budget.per_cycle
+        spent = np.diff([row[f"cost_{unit}"] for row in rows])
+        assert len(rows) == 3 and (spent > 0).all()
+        if unit == "clicks":
+            assert (spent >= per_cycle).all()
+        else:
+            assert (spent <= per_cycle + 1e-9).all()
+        before = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
+        after = load_state(tmp_path / "state" / "cycle_001.npz")["labelled_at"]
+        assert (after[before >= 0] == before[before >= 0]).all()  # labels are never taken back
+        # State files hold the state after each cycle's query, stamped with the next cycle.
+        assert ((after == 2) == ((before < 0) & (after >= 0))).all()
+
+    def test_queries_do_not_depend_on_unlabelled_ground_truth(
+        self, make_cfg, tmp_path, strategy: str
+    ) -> None:
+        queried = []
+        for scramble in (False, True):
+            cfg = make_cfg(
+                "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "budget.cycles=1"
+            )
+            experiment = Experiment(cfg, tmp_path / str(scramble))
+            if scramble:
+                hidden = np.setdiff1d(np.arange(24), initial_images(24, cfg.budget.initial, cfg.seed))
+                targets = experiment.data.train._targets
+                targets[hidden] = torch.randint(0, 6, targets[hidden].shape, dtype=targets.dtype)
+            experiment.run()
+            queried.append(
+                load_state(tmp_path / str(scramble) / "state" / "cycle_000.npz")["labelled_at"] == 1
+            )
+        np.testing.assert_array_equal(*queried)
+
+
+def test_cereals_labels_parts_of_images_in_clicks_without_overlap(make_cfg, tmp_path) -> None:
+    experiment, rows = run_experiment(make_cfg, tmp_path, "cereals")
+    assert experiment.budget.unit == "clicks" and len(experiment.state.boxes) > 1
+    state = LabelState(24, experiment.state.boxes, experiment.state.image_size)
+    state.labelled_at = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
+    partly = [0 < state.pixel_mask(i).mean() < 1 for i in range(24)]
+    assert any(partly), "regions should label parts of images"
+    overlap = box_overlap(experiment.state.boxes)
+    for image in range(24):
+        queried = np.flatnonzero(state.labelled_at[image] == 1)
+        assert not (overlap[np.ix_(queried, queried)] - np.eye(len(queried)) > 0).any()
+    assert rows[1]["labelled_fraction"] < rows[0]["labelled_fraction"] + 4 / 24
+
+
+def test_cereals_oracle_and_constant_costs_run(make_cfg, tmp_path) -> None:
+    for cost in ("oracle", "constant"):
+        _, rows = run_experiment(
+            make_cfg, tmp_path / cost, "cereals", f"strategy.cost={cost}", "budget.cycles=1"
+        )
+        assert rows[1]["cost_clicks"] > rows[0]["cost_clicks"]
+
+
+def test_ceal_pseudo_labels_cost_nothing_and_never_override_the_oracle(make_cfg, tmp_path) -> None:
+    experiment, rows = run_experiment(make_cfg, tmp_path, "ceal", "strategy.delta=0.05", "budget.cycles=1")
+    state = experiment.state
+    assert state.pseudo, "a confident model pseudo-labels images"
+    oracle_images = state.labelled_images()
+    assert not set(state.pseudo) & set(oracle_images.tolist())
+    assert rows[1]["cost_images"] == len(oracle_images) == 8  # pseudo-labels are free
+    saved = load_state(tmp_path / "state" / "cycle_000.npz")
+    assert sorted(saved["pseudo_images"].tolist()) == sorted(state.pseudo)
+    image = next(iter(state.pseudo))
+    np.testing.assert_array_equal(experiment.oracle.training_target(image).numpy(), state.pseudo[image])
+    assert len(state.training_images()) == len(oracle_images) + len(state.pseudo)
+
+
+def test_ceal_threshold_tightens_with_cycles() -> None:
+    ceal = Ceal("ceal", delta=0.9, delta_decay=0.02)
+    assert ceal.threshold(0) == pytest.approx(0.9)
+    assert ceal.threshold(2) == pytest.approx(0.94)
+    assert ceal.threshold(10) == pytest.approx(1.0)
+
+
+def context(state: LabelState, wanted: int, seed: int = 0) -> AcquisitionContext:
+    def unused(*_):
+        raise AssertionError("not needed")
+
+    return AcquisitionContext(
+        cycle=1,
+        network=torch.nn.Identity(),
+        pool=None,
+        state=state,
+        device=torch.device("cpu"),  # type: ignore[arg-type]
+        rng=np.random.default_rng(seed),
+        wanted=wanted,
+        batch_size=4,
+        progress=False,
+        train_network=unused,
+        revealed_clicks=unused,
+        true_clicks=unused,
+    )
+
+
+def image_state(n: int) -> LabelState:
+    return LabelState(n, WholeImage().boxes(8, 8), (8, 8))
+
+
+def test_ceal_melanoma_order_is_uncertain_then_no_detection_then_random() -> None:
+    state = image_state(8)
+    score = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])[:, None]
+    foreground = np.array([0.5, 0.0, 0.9, 0.01, 0.8, 0.8, 0.8, 0.8])[:, None]
+    scores = PoolScores({"score": score, "foreground": foreground}, None, np.ones((8, 1), dtype=bool))
+    ranked = Ceal("ceal_melanoma", no_detection=2, random=1).rank(scores, context(state, 5))
+    assert ranked[:2, 0].tolist() == [0, 1]  # most uncertain
+    assert ranked[2:4, 0].tolist() == [3, 2] or ranked[2:4, 0].tolist() == [3, 4]
+    assert sorted(ranked[:, 0].tolist()) == list(range(8))
+
+
+def test_density_with_beta_zero_is_plain_uncertainty_and_demotes_outliers() -> None:
+    state = image_state(4)
+    score = np.array([[0.9], [0.5], [0.4], [0.3]])
+    descriptors = torch.tensor([[0.0, 1.0], [1.0, 0.1], [1.0, 0.0], [1.0, 0.05]])  # image 0 is an outlier
+    scores = PoolScores({"score": score}, descriptors, np.ones((4, 1), dtype=bool))
+    plain = InformationDensity("density", beta=0.0).rank(scores, context(state, 2))
+    assert plain[:, 0].tolist() == [0, 1, 2, 3]
+    dense = InformationDensity("density", beta=4.0).rank(scores, context(state, 2))
+    assert dense[0, 0] == 1 and dense[-1, 0] == 0
+
+
+def test_suggestive_chooses_representative_images_among_the_uncertain() -> None:
+    state = image_state(6)
+    state.mark(np.array([[5, 0]]), cycle=0, clicks=np.array([1.0]))
+    score = np.array([[0.9], [0.8], [0.7], [0.1], [0.05], [-np.inf]])
+    # 0 and 1 are near-duplicates; 2 resembles the rest of the pool (3, 4).
+    descriptors = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.1, 1.0], [0.05, 1.0], [0.0, 1.0]])
+    scores = PoolScores({"score": score}, descriptors, state.labelled_at < 0)
+    strategy = SuggestiveAnnotation("suggestive", candidates=3, select=2)
+    ranked = strategy.rank(scores, context(state, 2))
+    chosen = set(ranked[:2, 0].tolist())
+    assert 2 in chosen and len(chosen & {0, 1}) == 1  # one of the duplicates, and the representative
+    assert 5 not in ranked[:, 0].tolist()
+
+
+def test_suggestive_trains_its_bootstrap_ensemble(make_cfg, tmp_path) -> None:
+    run_experiment(make_cfg, tmp_path, "suggestive", "budget.cycles=1")
+    members = sorted(p.name for p in (tmp_path / "train").iterdir() if "member" in p.name)
+    assert members == ["cycle_000_member_1", "cycle_000_member_2"]
