@@ -18,6 +18,32 @@ os.environ.setdefault("WANDB_SILENT", "true")
 TINY = ["debug=tiny"]
 
 
+def acquisition_context(state, network=None, pool=None, wanted: int = 2, seed: int = 0):
+    """An AcquisitionContext for strategy unit tests; helpers they must not need raise."""
+    import numpy as np
+    import torch
+
+    from alseg.strategies.base import AcquisitionContext
+
+    def unused(*_):
+        raise AssertionError("this strategy should not need it")
+
+    return AcquisitionContext(
+        cycle=1,
+        network=network if network is not None else torch.nn.Identity(),
+        pool=pool,
+        state=state,
+        device=torch.device("cpu"),
+        rng=np.random.default_rng(seed),
+        wanted=wanted,
+        batch_size=4,
+        progress=False,
+        train_network=unused,
+        revealed_clicks=unused,
+        true_clicks=unused,
+    )
+
+
 @pytest.fixture
 def make_cfg() -> Callable[..., DictConfig]:
     """Compose the primary config with overrides, as `alseg run` would."""

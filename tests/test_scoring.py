@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from conftest import acquisition_context
 from torch import nn
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.pool import Grid, LabelState, WholeImage
 from alseg.scoring import score_pool
-from alseg.strategies.base import AcquisitionContext, rank_by_score
+from alseg.strategies.base import rank_by_score
 from alseg.strategies.random import RandomSampling
 from alseg.strategies.uncertainty import UncertaintySampling
 
@@ -38,24 +39,8 @@ class BrightnessConfidence(nn.Module):
         return self.segmentation_head(self.decoder(self.encoder(images)))
 
 
-def context_for(state: LabelState, pool, seed: int = 0) -> AcquisitionContext:
-    def unused(*_):
-        raise AssertionError("not needed by these strategies")
-
-    return AcquisitionContext(
-        cycle=1,
-        network=BrightnessConfidence(),
-        pool=pool,
-        state=state,
-        device=torch.device("cpu"),
-        rng=np.random.default_rng(seed),
-        wanted=2,
-        batch_size=4,
-        progress=False,
-        train_network=unused,
-        revealed_clicks=unused,
-        true_clicks=unused,
-    )
+def context_for(state: LabelState, pool, seed: int = 0):
+    return acquisition_context(state, BrightnessConfidence(), pool, seed=seed)
 
 
 def test_rank_by_score_orders_and_drops_unavailable() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import acquisition_context
 
 from alseg.cli import config_dir
 from alseg.experiment import Experiment
 from alseg.pool import LabelState, WholeImage, initial_images
 from alseg.selection import box_overlap
-from alseg.strategies.base import AcquisitionContext, PoolScores
+from alseg.strategies.base import PoolScores
 from alseg.strategies.ceal import Ceal
 from alseg.strategies.density import InformationDensity
 from alseg.strategies.suggestive import SuggestiveAnnotation
@@ -117,24 +118,8 @@ def test_ceal_threshold_tightens_with_cycles() -> None:
     assert ceal.threshold(10) == pytest.approx(1.0)
 
 
-def context(state: LabelState, wanted: int, seed: int = 0) -> AcquisitionContext:
-    def unused(*_):
-        raise AssertionError("not needed")
-
-    return AcquisitionContext(
-        cycle=1,
-        network=torch.nn.Identity(),
-        pool=None,
-        state=state,
-        device=torch.device("cpu"),  # type: ignore[arg-type]
-        rng=np.random.default_rng(seed),
-        wanted=wanted,
-        batch_size=4,
-        progress=False,
-        train_network=unused,
-        revealed_clicks=unused,
-        true_clicks=unused,
-    )
+def context(state: LabelState, wanted: int):
+    return acquisition_context(state, wanted=wanted)
 
 
 def image_state(n: int) -> LabelState:
