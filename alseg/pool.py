@@ -254,7 +254,8 @@ class Oracle:
         polygons = self._pool.polygons(image)
         if polygons is not None:
             return polygon_clicks(polygons, boxes)
-        return contour_clicks(self._pool.target(image).numpy(), boxes, skip_classes=(IGNORE_INDEX,))
+        skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
+        return contour_clicks(self._pool.target(image).numpy(), boxes, skip_classes=skip)
 
     def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:
         """Label the units, charge the ledger and return the cost of this query.

@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from alseg.cli import config_dir
+from alseg.errors import AlsegError
 from alseg.experiment import Budget, build
 
 GROUPS = ["dataset", "model", "strategy", "regions", "budget", "trainer", "logger", "experiment", "debug"]
@@ -26,13 +27,25 @@ def test_every_group_has_options() -> None:
     assert {"random", "least_confidence", "margin", "entropy"} <= set(options("strategy"))
 
 
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+REAL_ROOTS = {"camvid": SHARED_DATA / "CamVid", "isic2017": SHARED_DATA / "ISIC2017"}
+
+
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS)
 def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option: str) -> None:
     cfg = make_cfg(f"{group}={option}", "logger.mode=disabled" if option == "wandb" else "seed=0")
     Budget(**cfg.budget)
     build(cfg.strategy)
     build(cfg.regions).boxes(64, 64)
-    if group == "dataset" or option == "tiny":
+    if option in REAL_ROOTS:
+        # Without the data, building must fail with the missing-root message, not a trace.
+        cfg.dataset.root = str(REAL_ROOTS[option] if REAL_ROOTS[option].is_dir() else tmp_path / "absent")
+        if not REAL_ROOTS[option].is_dir():
+            with pytest.raises(AlsegError, match="does not exist"):
+                build(cfg.dataset.splits)
+        else:
+            assert len(build(cfg.dataset.splits).train) > 0
+    elif group == "dataset" or option == "tiny":
         splits = build(cfg.dataset.splits)
         assert len(splits.train) > 0
     build(cfg.model.network, num_classes=6)

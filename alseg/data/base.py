@@ -33,8 +33,11 @@ class SegmentationDataset(ImageSource, Protocol):
     """A split of a segmentation dataset: images and their labels.
 
     Targets are long tensors (H, W) with class indices in [0, num_classes) and IGNORE_INDEX
-    for void pixels.
+    for void pixels. `unannotated_classes` are classes annotators do not outline (background):
+    they cost no clicks.
     """
+
+    unannotated_classes: tuple[int, ...]
 
     def target(self, index: int) -> torch.Tensor: ...
 

@@ -1,0 +1,110 @@
+"""Datasets read from image and label files: checked, resized once, cached in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from alseg.data.base import Polygon
+from alseg.errors import AlsegError
+
+INVALID = -1
+"""Label lookup value of a raw label value that must not occur."""
+
+
+def label_lookup(valid: dict[int, int]) -> np.ndarray:
+    """A 256-entry table from raw label values to classes (or IGNORE_INDEX); others INVALID."""
+    table = np.full(256, INVALID, dtype=np.int16)
+    for raw, cls in valid.items():
+        table[raw] = cls
+    return table
+
+
+def require_root(root: str | Path, dataset: str, hint: str) -> Path:
+    """The dataset root as a Path, or one clear error when it is missing or empty."""
+    path = Path(root).expanduser()
+    if not path.is_dir():
+        raise AlsegError(f"{dataset} root {path} does not exist; {hint}")
+    if not any(path.iterdir()):
+        raise AlsegError(f"{dataset} root {path} is empty; {hint}")
+    return path
+
+
+def _open(path: Path, mode: str) -> Image.Image:
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image.convert(mode) if mode and image.mode != mode else image
+    except FileNotFoundError:
+        raise AlsegError(f"missing file {path}") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise AlsegError(f"cannot decode {path} ({error}); replace the corrupt file") from None
+
+
+class LabelledFiles:
+    """A split of (image, label map) file pairs.
+
+    Each pair is decoded, checked and resized to `size` (H, W) on first use and kept in
+    memory as uint8, so later epochs never decode again. Raw label values map to classes
+    through `lookup`; a value the lookup marks INVALID is an error naming the file.
+    """
+
+    def __init__(
+        self,
+        pairs: Sequence[tuple[Path, Path]],
+        class_names: tuple[str, ...],
+        size: tuple[int, int],
+        lookup: np.ndarray,
+        unannotated_classes: tuple[int, ...] = (),
+    ) -> None:
+        self.pairs = list(pairs)
+        self.class_names = class_names
+        self.image_size = (int(size[0]), int(size[1]))
+        self.lookup = lookup
+        self.unannotated_classes = unannotated_classes
+        self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if index not in self._cache:
+            self._cache[index] = self._decode(*self.pairs[index])
+        return self._cache[index]
+
+    def _decode(self, image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+        image, label = _open(image_path, "RGB"), _open(label_path, "")
+        if label.mode not in ("L", "P", "I;16", "I"):
+            label = label.convert("L")
+        if image.size != label.size:
+            raise AlsegError(
+                f"{image_path} is {image.size[0]}x{image.size[1]} but its label {label_path} is "
+                f"{label.size[0]}x{label.size[1]}; an image and its label must have the same size"
+            )
+        raw = np.asarray(label)
+        if raw.max() > 255:
+            raise AlsegError(f"{label_path} holds label value {raw.max()}, above 255")
+        classes = self.lookup[raw]
+        if (classes == INVALID).any():
+            bad = sorted(set(np.unique(raw[classes == INVALID]).tolist()))
+            valid = np.flatnonzero(self.lookup != INVALID).tolist()
+            raise AlsegError(
+                f"{label_path} holds label values {bad} outside the classes; expected values in {valid}"
+            )
+        height, width = self.image_size
+        image = image.resize((width, height), Image.BILINEAR)
+        labels = Image.fromarray(classes.astype(np.uint8)).resize((width, height), Image.NEAREST)
+        return np.asarray(image).transpose(2, 0, 1).copy(), np.asarray(labels).copy()
+
+    def image(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self._load(index)[0]).float() / 255
+
+    def target(self, index: int) -> torch.Tensor:
+        return torch.from_numpy(self._load(index)[1]).long()
+
+    def polygons(self, index: int) -> list[Polygon] | None:
+        return None

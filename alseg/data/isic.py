@@ -1,0 +1,54 @@
+"""ISIC 2017 Part 1: skin lesion segmentation, lesion vs background."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from alseg.data.base import DataSplits
+from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.errors import AlsegError
+
+log = logging.getLogger("alseg")
+
+CLASS_NAMES = ("background", "lesion")
+FOLDERS = {"train": "Training", "val": "Validation", "test": "Test_v2"}
+HINT = (
+    "get ISIC 2017 Part 1 (ISIC-2017_Training_Data/ISIC_*.jpg with "
+    "ISIC-2017_Training_Part1_GroundTruth/ISIC_*_segmentation.png, and the Validation and "
+    "Test_v2 folders) and pass dataset.root=/path/to/ISIC2017"
+)
+
+
+def _split(root: Path, folder: str, size: tuple[int, int]) -> LabelledFiles:
+    images_dir = root / f"ISIC-2017_{folder}_Data"
+    labels_dir = root / f"ISIC-2017_{folder}_Part1_GroundTruth"
+    for directory in (images_dir, labels_dir):
+        if not directory.is_dir():
+            raise AlsegError(f"missing folder {directory}; {HINT}")
+    pairs = []
+    for image in sorted(images_dir.glob("ISIC_*.jpg")):
+        label = labels_dir / f"{image.stem}_segmentation.png"
+        if not label.is_file():
+            raise AlsegError(f"image {image} has no label: {label} does not exist")
+        pairs.append((image, label))
+    if not pairs:
+        raise AlsegError(f"{images_dir} holds no ISIC_*.jpg images")
+    return LabelledFiles(pairs, CLASS_NAMES, size, label_lookup({0: 0, 255: 1}), unannotated_classes=(0,))
+
+
+def isic2017_splits(root: str, size: tuple[int, int] = (128, 128)) -> DataSplits:
+    """ISIC 2017's training (the pool), validation and test splits, resized to `size` (H, W).
+
+    Without the Test_v2 folders the validation split serves as the test split too (with a
+    warning), so that a copy holding only training and validation data still runs.
+    """
+    path = require_root(root, "ISIC 2017", HINT)
+    size = (int(size[0]), int(size[1]))
+    train, val = _split(path, FOLDERS["train"], size), _split(path, FOLDERS["val"], size)
+    if (path / f"ISIC-2017_{FOLDERS['test']}_Data").is_dir():
+        test = _split(path, FOLDERS["test"], size)
+    else:
+        log.warning("%s has no ISIC-2017_Test_v2_Data: the validation split is used as the test split", path)
+        test = val
+    return DataSplits(train, val, test)
