@@ -131,7 +131,7 @@ def test_experiment_on_written_camvid_runs_and_missing_root_fails(make_cfg, tmp_
     rows = run(make_cfg(*overrides, f"dataset.root={root}"), tmp_path / "run")
     assert [row["cost_images"] for row in rows] == [2, 4]
     assert "test_iou_bicyclist" in rows[0]
-    with pytest.raises(AlsegError, match="CamVid root .* does not exist"):
+    with pytest.raises(AlsegError, match=r"CamVid root .* does not exist"):
         run(make_cfg(*overrides, f"dataset.root={tmp_path / 'nowhere'}"), tmp_path / "run2")
 
 
