@@ -13,6 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from alseg.metrics import evaluate
+from alseg.model import SegmentationModule
 from alseg.pool import Oracle
 from alseg.scoring import score_pool
 from alseg.strategies.base import AcquisitionContext, Strategy
@@ -66,7 +67,7 @@ class ActiveLearningCallback(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._fit_start = time.perf_counter()
 
-    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:  # type: ignore[override]
         train_seconds = time.perf_counter() - self._fit_start
         metrics = {
             split: evaluate(pl_module, loader, self.num_classes, pl_module.device)
@@ -78,7 +79,7 @@ class ActiveLearningCallback(pl.Callback):
             self.outcome.queried = self._acquire(pl_module, self.acquisition)
             self.outcome.acquisition_seconds = time.perf_counter() - start
 
-    def _acquire(self, pl_module: pl.LightningModule, acq: Acquisition) -> np.ndarray:
+    def _acquire(self, pl_module: SegmentationModule, acq: Acquisition) -> np.ndarray:
         oracle, strategy = acq.oracle, acq.strategy
         context = AcquisitionContext(
             cycle=acq.cycle,

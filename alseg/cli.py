@@ -48,6 +48,33 @@ def run_command(overrides: list[str]) -> None:
     task()
 
 
+def _add_curve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("paths", nargs="+", help="run directories, sweep directories or W&B run directories")
+    parser.add_argument("--cost", default="images", choices=["images", "pixels", "regions", "clicks"])
+    parser.add_argument("--metric", default="miou", choices=["miou", "dice", "pixel_acc"])
+
+
+def plot_command(args: argparse.Namespace) -> None:
+    from alseg.plot import plot_curves
+    from alseg.report import load_runs
+
+    for path in plot_curves(load_runs(args.paths), args.cost, args.metric, args.band, Path(args.output)):
+        print(f"wrote {path}")
+
+
+def report_command(args: argparse.Namespace) -> None:
+    from alseg.report import load_runs, markdown, reference, summary, text_table
+    from alseg.results import atomic_write_text, rows_to_csv
+
+    runs = load_runs(args.paths)
+    rows = summary(runs, args.cost, args.metric)
+    print(text_table(rows))
+    output = Path(args.output)
+    atomic_write_text(output.with_suffix(".csv"), rows_to_csv(rows))
+    atomic_write_text(output.with_suffix(".md"), markdown(rows, reference(runs, args.metric), args.metric))
+    print(f"wrote {output.with_suffix('.csv')} and {output.with_suffix('.md')}")
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(
@@ -61,10 +88,26 @@ def main(argv: list[str] | None = None) -> None:
         add_help=False,
         help="run one experiment: alseg run [key=value ...]; a sweep: alseg run -m key=a,b",
     )
+    plot = commands.add_parser("plot", help="draw metric-vs-cost curves of runs (PNG and SVG)")
+    _add_curve_options(plot)
+    plot.add_argument("--band", default="std", choices=["std", "ci95"], help="band over seeds")
+    plot.add_argument(
+        "-o", "--output", default="curves.png", help="output file (PNG; an SVG is written beside it)"
+    )
+    report = commands.add_parser("report", help="compare strategies: final metric, AUC, cost to 95%%")
+    _add_curve_options(report)
+    report.add_argument(
+        "-o", "--output", default="report", help="output prefix of the CSV and Markdown files"
+    )
     if argv and argv[0] == "run":
         run_command(argv[1:])
         return
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    try:
+        {"plot": plot_command, "report": report_command}[args.command](args)
+    except AlsegError as error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import pytorch_lightning as pl
 import segmentation_models_pytorch as smp
@@ -68,7 +69,11 @@ def has_dropout(module: nn.Module) -> bool:
     return any(isinstance(m, DROPOUT_TYPES) for m in module.modules())
 
 
-def encode(network: nn.Module, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+SmpNetwork = Any
+"""An smp segmentation model: `encoder`, `decoder` and `segmentation_head` sub-modules."""
+
+
+def encode(network: SmpNetwork, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Encoder features (shallow to deep) and the decoder output of an smp network."""
     features = network.encoder(images)
     return features, network.decoder(features)
@@ -80,7 +85,7 @@ def descriptors(features: list[torch.Tensor]) -> torch.Tensor:
 
 
 def mc_dropout_committee(
-    network: nn.Module, images: torch.Tensor, passes: int, mode: str
+    network: SmpNetwork, images: torch.Tensor, passes: int, mode: str
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """Probabilities (T, B, C, H, W) of `passes` stochastic passes with dropout active.
 
@@ -107,7 +112,7 @@ class SegmentationModule(pl.LightningModule):
 
     def __init__(self, network: nn.Module, lr: float, weight_decay: float) -> None:
         super().__init__()
-        self.network = network
+        self.network: SmpNetwork = network
         self.lr = lr
         self.weight_decay = weight_decay
 

@@ -9,7 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from alseg.data.base import ImageSource
-from alseg.model import descriptors, encode, mc_dropout_committee
+from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_committee
 from alseg.pool import LabelState
 from alseg.strategies.base import PoolScores, Prediction, Strategy
 from alseg.uncertainty import reduce_regions
@@ -37,7 +37,7 @@ def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progre
 
 
 def predict(
-    network: nn.Module, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
+    network: SmpNetwork, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
 ) -> tuple[Prediction, list[torch.Tensor]]:
     """The batch prediction a strategy asked for, and the encoder features of the model."""
     committee = None
@@ -54,7 +54,7 @@ def predict(
 
 @torch.inference_mode()
 def score_pool(
-    network: nn.Module | None,
+    network: SmpNetwork | None,
     pool: ImageSource,
     state: LabelState,
     strategy: Strategy,

@@ -64,4 +64,5 @@ def _split(root: Path, name: str, size: tuple[int, int]) -> LabelledFiles:
 def camvid_splits(root: str, size: tuple[int, int] = (180, 240)) -> DataSplits:
     """CamVid's train (the pool), val and test splits, resized to `size` (H, W)."""
     path = require_root(root, "CamVid", HINT)
-    return DataSplits(*(_split(path, name, tuple(size)) for name in ("train", "val", "test")))
+    height, width = size
+    return DataSplits(*(_split(path, name, (int(height), int(width))) for name in ("train", "val", "test")))

@@ -96,8 +96,8 @@ class LabelledFiles:
                 f"{label_path} holds label values {bad} outside the classes; expected values in {valid}"
             )
         height, width = self.image_size
-        image = image.resize((width, height), Image.BILINEAR)
-        labels = Image.fromarray(classes.astype(np.uint8)).resize((width, height), Image.NEAREST)
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        labels = Image.fromarray(classes.astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)
         return np.asarray(image).transpose(2, 0, 1).copy(), np.asarray(labels).copy()
 
     def image(self, index: int) -> torch.Tensor:

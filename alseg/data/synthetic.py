@@ -121,7 +121,7 @@ class SyntheticDataset:
     """One split of the synthetic dataset, rendered once into memory (uint8)."""
 
     class_names = CLASS_NAMES
-    unannotated_classes = (0,)
+    unannotated_classes: tuple[int, ...] = (0,)
 
     def __init__(self, split: str, length: int, size: int, seed: int, noise: float) -> None:
         rendered = [render_image(seed, split, i, size, noise) for i in range(length)]

@@ -1,0 +1,77 @@
+"""Curves, the comparison table and the plot, from real tiny runs."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alseg.cli import main
+from alseg.errors import AlsegError
+from alseg.report import cost_to_reach, load_runs, normalised_area, reference, strategy_curves, summary
+
+
+def test_cost_to_reach_interpolates_and_says_never() -> None:
+    cost, values = np.array([10.0, 20.0, 30.0]), np.array([0.5, 0.7, 0.9])
+    assert cost_to_reach(cost, values, 0.8) == pytest.approx(25.0)
+    assert cost_to_reach(cost, values, 0.4) == pytest.approx(10.0)
+    assert math.isnan(cost_to_reach(cost, values, 0.95))
+
+
+def test_normalised_area_is_the_mean_level() -> None:
+    assert normalised_area(np.array([0.0, 10.0]), np.array([0.5, 0.5])) == pytest.approx(0.5)
+    assert normalised_area(np.array([0.0, 10.0, 20.0]), np.array([0.0, 1.0, 1.0])) == pytest.approx(0.75)
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """Two strategies x two seeds and a full-supervision run, tiny, in one directory."""
+    from hydra import compose, initialize_config_dir
+
+    from alseg.cli import config_dir
+    from alseg.experiment import run
+
+    root = tmp_path_factory.mktemp("sweep")
+    jobs = [[f"strategy={s}", f"seed={seed}"] for s in ("random", "entropy") for seed in (0, 1)]
+    # debug=tiny comes after experiment in the defaults list, so restate the full-supervision budget.
+    jobs.append(["experiment=full_supervision", "budget.initial=1.0", "budget.cycles=0"])
+    for number, overrides in enumerate(jobs):
+        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+            cfg = compose(config_name="config", overrides=["debug=tiny", *overrides])
+        run(cfg, root / str(number))
+    return root
+
+
+def test_summary_has_a_row_per_strategy_with_the_reference(sweep: Path) -> None:
+    runs = load_runs([sweep])
+    assert len(runs) == 5 and sum(run.is_full_supervision for run in runs) == 1
+    ref = reference(runs, "miou")
+    assert ref is not None and 0 < ref <= 1
+    rows = summary(runs, "images", "miou")
+    assert [row["strategy"] for row in rows] == ["entropy", "random"]
+    for row in rows:
+        assert row["seeds"] == 2 and row["final_cost_images"] == 12
+        assert 0 <= row["auc"] <= 1 and row["final_miou_std"] >= 0
+    curves = {curve.strategy: curve for curve in strategy_curves(runs, "clicks", "dice")}
+    assert curves["random"].runs.shape[0] == 2
+
+
+def test_plot_and_report_commands_write_their_files(sweep: Path, tmp_path: Path, capsys) -> None:
+    main(["plot", str(sweep), "--cost", "clicks", "-o", str(tmp_path / "fig.png")])
+    assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.svg").exists()
+    main(["report", str(sweep), "--metric", "dice", "-o", str(tmp_path / "table")])
+    assert "final_dice" in capsys.readouterr().out
+    markdown = (tmp_path / "table.md").read_text()
+    assert "| entropy |" in markdown and "Full-supervision dice" in markdown
+    assert (tmp_path / "table.csv").read_text().startswith("strategy,seeds,final_dice")
+
+
+def test_report_on_a_folder_without_runs_fails_clearly(tmp_path: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "no runs" in capsys.readouterr().err
+    with pytest.raises(AlsegError, match="does not exist"):
+        load_runs([tmp_path / "missing"])
