@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from alseg.results import format_table
+
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 
 
@@ -42,13 +44,7 @@ def seconds(work: Callable[[], object], repeat: int = 3) -> float:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
-    columns = list(rows[0])
-    cells = [columns] + [
-        [f"{row[c]:.4g}" if isinstance(row[c], float) else str(row[c]) for c in columns] for row in rows
-    ]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(columns))]
-    for line in cells:
-        print("  ".join(text.rjust(width) for text, width in zip(line, widths, strict=True)))
+    print(format_table(rows, list(rows[0])))
 
 
 def save(name: str, rows: list[dict[str, Any]], **extra: Any) -> Path:
