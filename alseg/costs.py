@@ -43,7 +43,7 @@ def polygon_clicks(polygons: list[Polygon], boxes: np.ndarray) -> np.ndarray:
 
 
 def contour_clicks(
-    target: np.ndarray, boxes: np.ndarray, skip_classes: tuple[int, ...], tolerance: float = 1.0
+    target: np.ndarray, boxes: np.ndarray, skip_classes: tuple[int, ...], tolerance: float = 0.5
 ) -> np.ndarray:
     """Estimated clicks per box (R, 4) -> (R,) when a dataset has no polygons.
 

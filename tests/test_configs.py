@@ -37,10 +37,11 @@ def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option
     Budget(**cfg.budget)
     build(cfg.strategy)
     build(cfg.regions).boxes(64, 64)
-    if option in REAL_ROOTS:
+    if "root" in cfg.dataset:
         # Without the data, building must fail with the missing-root message, not a trace.
-        cfg.dataset.root = str(REAL_ROOTS[option] if REAL_ROOTS[option].is_dir() else tmp_path / "absent")
-        if not REAL_ROOTS[option].is_dir():
+        real = REAL_ROOTS.get(option, tmp_path / "absent")
+        cfg.dataset.root = str(real)
+        if not real.is_dir():
             with pytest.raises(AlsegError, match="does not exist"):
                 build(cfg.dataset.splits)
         else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +14,9 @@ from alseg.errors import AlsegError
 
 INVALID = -1
 """Label lookup value of a raw label value that must not occur."""
+
+PolygonSource = Callable[[int], list[Polygon] | None]
+"""Polygons of an image by index, in the pixel coordinates of its original file."""
 
 
 def label_lookup(valid: dict[int, int]) -> np.ndarray:
@@ -60,23 +63,27 @@ class LabelledFiles:
         size: tuple[int, int],
         lookup: np.ndarray,
         unannotated_classes: tuple[int, ...] = (),
+        polygon_source: PolygonSource | None = None,
     ) -> None:
         self.pairs = list(pairs)
         self.class_names = class_names
         self.image_size = (int(size[0]), int(size[1]))
         self.lookup = lookup
         self.unannotated_classes = unannotated_classes
+        self.polygon_source = polygon_source
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._original_sizes: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         if index not in self._cache:
-            self._cache[index] = self._decode(*self.pairs[index])
+            self._cache[index] = self._decode(index)
         return self._cache[index]
 
-    def _decode(self, image_path: Path, label_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, label_path = self.pairs[index]
         image, label = _open(image_path, "RGB"), _open(label_path, "")
         if label.mode not in ("L", "P", "I;16", "I"):
             label = label.convert("L")
@@ -95,6 +102,7 @@ class LabelledFiles:
             raise AlsegError(
                 f"{label_path} holds label values {bad} outside the classes; expected values in {valid}"
             )
+        self._original_sizes[index] = image.size
         height, width = self.image_size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
         labels = Image.fromarray(classes.astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)
@@ -107,4 +115,11 @@ class LabelledFiles:
         return torch.from_numpy(self._load(index)[1]).long()
 
     def polygons(self, index: int) -> list[Polygon] | None:
-        return None
+        """The image's annotated polygons scaled to `image_size`, or None without polygons."""
+        polygons = self.polygon_source(index) if self.polygon_source else None
+        if polygons is None:
+            return None
+        self._load(index)
+        width, height = self._original_sizes[index]
+        scale = np.array([self.image_size[1] / width, self.image_size[0] / height], dtype=np.float32)
+        return [(cls, vertices * scale) for cls, vertices in polygons]

@@ -1,0 +1,38 @@
+"""GlaS (MICCAI 2015 gland segmentation): gland vs background, train / testA / testB."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from alseg.data.base import DataSplits
+from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.errors import AlsegError
+
+GLAS_HINT = (
+    "get the MICCAI 2015 GlaS data (train_N.bmp with train_N_anno.bmp, testA_N..., testB_N..., "
+    "Grade.csv) and pass dataset.root=/path/to/GlaS"
+)
+
+
+def _glas_split(root: Path, prefix: str, size: tuple[int, int]) -> LabelledFiles:
+    pattern = re.compile(rf"{prefix}_\d+\.bmp")
+    images = sorted(p for p in root.glob(f"{prefix}_*.bmp") if pattern.fullmatch(p.name))
+    if not images:
+        raise AlsegError(f"{root} holds no {prefix}_N.bmp images; {GLAS_HINT}")
+    pairs = []
+    for image in images:
+        label = image.with_name(f"{image.stem}_anno.bmp")
+        if not label.is_file():
+            raise AlsegError(f"image {image} has no label: {label} does not exist")
+        pairs.append((image, label))
+    # Annotations hold gland instance ids: any non-zero value is gland.
+    lookup = label_lookup({0: 0, **dict.fromkeys(range(1, 256), 1)})
+    return LabelledFiles(pairs, ("background", "gland"), size, lookup, unannotated_classes=(0,))
+
+
+def glas_splits(root: str, size: tuple[int, int] = (256, 256)) -> DataSplits:
+    """GlaS: train (the pool), testA (val) and testB (test), gland vs background."""
+    path = require_root(root, "GlaS", GLAS_HINT)
+    shape = (int(size[0]), int(size[1]))
+    return DataSplits(*(_glas_split(path, prefix, shape) for prefix in ("train", "testA", "testB")))
