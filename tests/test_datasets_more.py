@@ -84,7 +84,7 @@ def test_cityscapes_without_polygons_estimates_clicks_and_bad_json_fails(tmp_pat
 
 
 def test_cityscapes_errors(tmp_path: Path) -> None:
-    with pytest.raises(AlsegError, match="Cityscapes root .* does not exist"):
+    with pytest.raises(AlsegError, match=r"Cityscapes root .* does not exist"):
         cityscapes_splits(str(tmp_path / "none"))
     (tmp_path / "leftImg8bit" / "val").mkdir(parents=True)
     with pytest.raises(AlsegError, match="no images in"):
