@@ -275,7 +275,8 @@ class Experiment:
         network = build(self.cfg.model.network, num_classes=self.data.num_classes)
         if cycle > 0 and not fresh and not self.cfg.train.reinit:
             network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
-        return SegmentationModule(network, lr=self.cfg.train.lr, weight_decay=self.cfg.train.weight_decay)
+        train = self.cfg.train
+        return SegmentationModule(network, train.lr, train.weight_decay, train.lr_schedule)
 
     def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""

@@ -107,14 +107,22 @@ def mc_dropout_committee(
     return torch.stack(members).float().softmax(dim=2), features
 
 
+LR_SCHEDULES = ("cosine", "constant")
+
+
 class SegmentationModule(pl.LightningModule):
     """Trains a network with cross-entropy on labelled pixels; IGNORE_INDEX pixels add nothing."""
 
-    def __init__(self, network: nn.Module, lr: float, weight_decay: float) -> None:
+    def __init__(
+        self, network: nn.Module, lr: float, weight_decay: float, schedule: str = "constant"
+    ) -> None:
         super().__init__()
+        if schedule not in LR_SCHEDULES:
+            raise AlsegError(f"train.lr_schedule must be one of {list(LR_SCHEDULES)} (got {schedule!r}).")
         self.network: SmpNetwork = network
         self.lr = lr
         self.weight_decay = weight_decay
+        self.schedule = schedule
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
@@ -125,5 +133,11 @@ class SegmentationModule(pl.LightningModule):
         self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(images))
         return loss
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def configure_optimizers(self) -> Any:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.schedule == "constant":
+            return optimizer
+        # Cosine decay to zero over the cycle's steps.
+        steps = max(1, int(self.trainer.estimated_stepping_batches))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

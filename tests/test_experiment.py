@@ -113,6 +113,13 @@ def test_continued_training_loads_the_previous_cycle(run_tiny) -> None:
     assert rows_fresh[1]["test_miou"] != rows_continued[1]["test_miou"]
 
 
+def test_cosine_schedule_trains_too(run_tiny) -> None:
+    constant, _ = run_tiny("train.lr_schedule=constant", "budget.cycles=0")
+    cosine, run_dir = run_tiny("train.lr_schedule=cosine", "budget.cycles=0")
+    assert constant[0]["test_miou"] != cosine[0]["test_miou"]
+    assert (run_dir / "train" / "cycle_000" / "metrics.csv").exists()
+
+
 def test_total_budget_ends_the_run(run_tiny) -> None:
     rows, _ = run_tiny("budget.cycles=null", "budget.total=10", "budget.per_cycle=4")
     assert [row["cost_images"] for row in rows] == [4, 8, 10]
@@ -137,6 +144,7 @@ def test_click_budget_is_spent_in_clicks(run_tiny) -> None:
         (["budget.cycles=null"], "set budget.cycles or budget.total"),
         (["strategy.reduction=median"], "unknown reduction 'median'"),
         (["strategy.measure=variance"], "unknown uncertainty measure 'variance'"),
+        (["train.lr_schedule=linear"], "train.lr_schedule must be one of"),
         (["model.network.encoder_name=resnet7"], "Wrong encoder name"),
     ],
 )
