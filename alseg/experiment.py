@@ -44,15 +44,13 @@ SUMMARY_COLUMNS = [
 
 
 class LabelledImages(Dataset):
-    """The training set: images with labelled or pseudo-labelled pixels, targets from the oracle.
+    """Training images (repeats allowed: a bootstrap resample) with targets from the oracle:
+    oracle labels, else pseudo-labels, else IGNORE_INDEX."""
 
-    `indices` may repeat an image (a bootstrap resample); by default every training image.
-    """
-
-    def __init__(self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray | None = None) -> None:
+    def __init__(self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray) -> None:
         self.pool = pool
         self.oracle = oracle
-        self.indices = oracle.state.training_images() if indices is None else indices
+        self.indices = indices
 
     def __len__(self) -> int:
         return len(self.indices)

@@ -264,12 +264,19 @@ class Oracle:
         """
         total = dict.fromkeys(COST_UNITS, 0.0)
         for image, region in units:
-            cost = self.unit_cost(image, region)
-            self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
+            cost = self._label(image, region, cycle)
             for unit in COST_UNITS:
                 total[unit] += cost[unit]
-        self.ledger.charge(total)
         return total
+
+    def _label(
+        self, image: int, region: int, cycle: int, cost: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """Mark one unit labelled and charge what it costs now (`cost`, when already priced)."""
+        cost = cost or self.unit_cost(image, region)
+        self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
+        self.ledger.charge(cost)
+        return cost
 
     def reveal_within_budget(self, ranked: np.ndarray, unit: str, budget: float, cycle: int) -> np.ndarray:
         """Reveal units in ranked order (K, 2) until `budget` (in `unit`) is spent.
@@ -277,16 +284,16 @@ class Oracle:
         Units whose cost is known before labelling (images, pixels, regions) are skipped when
         they no longer fit. A click cost is only known once the annotator has drawn it, so the
         last unit may overshoot a click budget; the ledger records what was really spent.
-        Returns the revealed units.
+        Units with no unlabelled pixel left are skipped. Returns the revealed units.
         """
         spent, revealed = 0.0, []
         for image, region in ranked.tolist():
-            if spent >= budget or (unit != "clicks" and budget - spent < 1e-9):
+            if spent >= budget - 1e-9:
                 break
             cost = self.unit_cost(image, region)
             if cost["pixels"] == 0 or (unit != "clicks" and spent + cost[unit] > budget + 1e-9):
                 continue
-            self.reveal([(image, region)], cycle)
+            self._label(image, region, cycle, cost)
             spent += cost[unit]
             revealed.append((image, region))
         return np.array(revealed, dtype=np.int64).reshape(-1, 2)
