@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 import netrc
 import os
 import struct
 from pathlib import Path
+from typing import Any
 
 from pytorch_lightning.loggers import WandbLogger
 
@@ -26,12 +28,32 @@ def has_wandb_login() -> bool:
 
 
 class FinishingWandbLogger(WandbLogger):
-    """A WandbLogger that closes its run when the experiment ends, so summaries are written."""
+    """A WandbLogger for cycle rows: at the end it logs the curve (a `wandb.Table` of every
+    cycle with a line plot of test mIoU against cost) and closes its run."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._cycles: list[dict[str, float]] = []
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        super().log_metrics(metrics, step)
+        self._cycles.append(dict(metrics))
 
     def finalize(self, status: str) -> None:
         super().finalize(status)
-        if self._experiment is not None:
-            self._experiment.finish(exit_code=0 if status == "success" else 1)
+        if self._experiment is None:
+            return
+        if self._cycles:
+            import wandb
+
+            columns: list[str | int] = sorted({key for row in self._cycles for key in row})
+            table = wandb.Table(
+                columns=columns, data=[[row.get(str(c)) for c in columns] for row in self._cycles]
+            )
+            metric = "test_miou" if "test_miou" in columns else "val_miou"
+            plot = wandb.plot.line(table, "cost_images", metric, title=f"{metric} vs labelling cost")
+            self._experiment.log({"cycles": table, "curve": plot})
+        self._experiment.finish(exit_code=0 if status == "success" else 1)
 
 
 def wandb_logger(

@@ -21,8 +21,13 @@ def test_offline_wandb_run_records_every_cycle(
     runs = list((run_dir / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     history = read_wandb_history(runs[0])
-    assert [row["cost_images"] for row in history] == [row["cost_images"] for row in rows]
-    assert [row["test_miou"] for row in history] == pytest.approx([row["test_miou"] for row in rows])
+    cycles = [row for row in history if "cycle" in row]
+    assert [row["cost_images"] for row in cycles] == [row["cost_images"] for row in rows]
+    assert [row["test_miou"] for row in cycles] == pytest.approx([row["test_miou"] for row in rows])
+    curve = [row for row in history if "cycles._type" in row]
+    assert len(curve) == 1 and curve[0]["cycles._type"] == curve[0]["curve_table._type"] == "table-file"
+    assert curve[0]["cycles.nrows"] == len(rows)
+    assert (runs[0] / "files" / curve[0]["cycles.path"]).is_file()
 
 
 def test_a_file_that_is_not_a_wandb_log_is_refused(tmp_path: Path) -> None:
