@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 import netrc
 import os
 import struct
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
