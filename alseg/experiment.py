@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
+from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.errors import AlsegError
 from alseg.model import SegmentationModule
@@ -47,17 +48,20 @@ class LabelledImages(Dataset):
     """Training images (repeats allowed: a bootstrap resample) with targets from the oracle:
     oracle labels, else pseudo-labels, else IGNORE_INDEX."""
 
-    def __init__(self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray) -> None:
+    def __init__(
+        self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray, augment: Augmentation
+    ) -> None:
         self.pool = pool
         self.oracle = oracle
         self.indices = indices
+        self.augment = augment
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
         index = int(self.indices[item])
-        return self.pool.image(index), self.oracle.training_target(index)
+        return self.augment(self.pool.image(index), self.oracle.training_target(index))
 
 
 class EvaluationImages(Dataset):
@@ -121,6 +125,7 @@ class Experiment:
         self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
         self.strategy: Strategy = build(cfg.strategy)
         self.data: DataSplits = build(cfg.dataset.splits)
+        self.augment = Augmentation(**cfg.dataset.get("augment", {}))
         boxes = build(cfg.regions).boxes(*self.data.train.image_size)
         self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
         self.ledger = CostLedger()
@@ -246,7 +251,7 @@ class Experiment:
         """Train `module` on the given training images (repeats allowed) with a fresh Trainer."""
         train_cfg = self.cfg.train
         loader = DataLoader(
-            LabelledImages(self.data.train, self.oracle, images),
+            LabelledImages(self.data.train, self.oracle, images, self.augment),
             batch_size=train_cfg.batch_size,
             shuffle=True,
             num_workers=train_cfg.num_workers,
