@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from alseg.data.base import IGNORE_INDEX
@@ -150,3 +152,21 @@ def test_real_isic2017() -> None:
     assert (len(splits.train), len(splits.val)) == (2000, 150)
     target = splits.val.target(0).numpy()
     assert set(np.unique(target).tolist()) <= {0, 1} and target.any()
+
+
+def test_disk_cache_serves_decoded_pairs_without_decoding_again(tmp_path: Path) -> None:
+    root = write_camvid(tmp_path / "CamVid")
+    cache = tmp_path / "cache"
+    first = camvid_splits(str(root), size=(18, 24), cache_dir=str(cache))
+    image, target = first.train.image(0), first.train.target(0)
+    assert len(list(cache.glob("*.npz"))) == 1
+    # Damage the file but keep its modification time: a cache hit must not decode it.
+    source = root / "train" / "train_000.png"
+    stat = source.stat()
+    source.write_bytes(b"broken")
+    os.utime(source, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    again = camvid_splits(str(root), size=(18, 24), cache_dir=str(cache))
+    assert torch.equal(again.train.image(0), image) and torch.equal(again.train.target(0), target)
+    other_size = camvid_splits(str(root), size=(9, 12), cache_dir=str(cache))
+    with pytest.raises(AlsegError, match="cannot decode"):
+        other_size.train.image(0)  # another size is another key

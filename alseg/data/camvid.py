@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.data.base import IGNORE_INDEX, DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 CLASS_NAMES = (
@@ -35,7 +35,7 @@ def _relative(path: str) -> str:
     return path.removeprefix(SEGNET_PREFIX).lstrip("/")
 
 
-def _split(root: Path, name: str, size: tuple[int, int]) -> LabelledFiles:
+def _split(root: Path, name: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     listing = root / f"{name}.txt"
     if not listing.is_file():
         raise AlsegError(
@@ -58,11 +58,10 @@ def _split(root: Path, name: str, size: tuple[int, int]) -> LabelledFiles:
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(CLASS_NAMES))}, 11: IGNORE_INDEX})
-    return LabelledFiles(pairs, CLASS_NAMES, size, lookup)
+    return LabelledFiles(pairs, CLASS_NAMES, size, lookup, cache_dir=cache_dir)
 
 
-def camvid_splits(root: str, size: tuple[int, int] = (180, 240)) -> DataSplits:
+def camvid_splits(root: str, size: tuple[int, int] = (180, 240), cache_dir: str | None = None) -> DataSplits:
     """CamVid's train (the pool), val and test splits, resized to `size` (H, W)."""
     path = require_root(root, "CamVid", HINT)
-    height, width = size
-    return DataSplits(*(_split(path, name, (int(height), int(width))) for name in ("train", "val", "test")))
+    return DataSplits(*(_split(path, name, pixel_size(size), cache_dir) for name in ("train", "val", "test")))

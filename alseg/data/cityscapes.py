@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from alseg.data.base import IGNORE_INDEX, DataSplits, Polygon
-from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 log = logging.getLogger("alseg")
@@ -78,7 +78,7 @@ def scalabel_polygons(frame: dict) -> list[Polygon]:
     ]
 
 
-def _cityscapes_split(root: Path, split: str, size: tuple[int, int]) -> LabelledFiles:
+def _cityscapes_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     images = sorted((root / "leftImg8bit" / split).glob("*/*_leftImg8bit.png"))
     if not images:
         raise AlsegError(f"no images in {root / 'leftImg8bit' / split}/<city>/; {CITYSCAPES_HINT}")
@@ -96,22 +96,26 @@ def _cityscapes_split(root: Path, split: str, size: tuple[int, int]) -> Labelled
         path = polygon_files[index]
         return cityscapes_polygons(path) if path.is_file() else None
 
-    return LabelledFiles(pairs, TRAIN_CLASSES, size, CITYSCAPES_LOOKUP, polygon_source=polygons)
+    return LabelledFiles(
+        pairs, TRAIN_CLASSES, size, CITYSCAPES_LOOKUP, polygon_source=polygons, cache_dir=cache_dir
+    )
 
 
-def cityscapes_splits(root: str, size: tuple[int, int] = (256, 512), test_split: str = "val") -> DataSplits:
+def cityscapes_splits(
+    root: str, size: tuple[int, int] = (256, 512), test_split: str = "val", cache_dir: str | None = None
+) -> DataSplits:
     """Cityscapes train (the pool), val, and `test_split` (val: the test labels are not public).
 
     Click costs come from *_gtFine_polygons.json beside the labels when present.
     """
     path = require_root(root, "Cityscapes", CITYSCAPES_HINT)
-    shape = (int(size[0]), int(size[1]))
-    val = _cityscapes_split(path, "val", shape)
-    test = val if test_split == "val" else _cityscapes_split(path, test_split, shape)
-    return DataSplits(_cityscapes_split(path, "train", shape), val, test)
+    shape = pixel_size(size)
+    val = _cityscapes_split(path, "val", shape, cache_dir)
+    test = val if test_split == "val" else _cityscapes_split(path, test_split, shape, cache_dir)
+    return DataSplits(_cityscapes_split(path, "train", shape, cache_dir), val, test)
 
 
-def _bdd_split(root: Path, split: str, size: tuple[int, int]) -> LabelledFiles:
+def _bdd_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     image_dir, mask_dir = root / "images" / "10k" / split, root / "labels" / "sem_seg" / "masks" / split
     images = sorted(image_dir.glob("*.jpg"))
     if not images:
@@ -133,16 +137,18 @@ def _bdd_split(root: Path, split: str, size: tuple[int, int]) -> LabelledFiles:
         frame = frames.get(pairs[index][0].name)
         return scalabel_polygons(frame) if frame is not None else None
 
-    return LabelledFiles(pairs, TRAIN_CLASSES, size, TRAIN_ID_LOOKUP, polygon_source=polygons)
+    return LabelledFiles(
+        pairs, TRAIN_CLASSES, size, TRAIN_ID_LOOKUP, polygon_source=polygons, cache_dir=cache_dir
+    )
 
 
-def bdd100k_splits(root: str, size: tuple[int, int] = (180, 320)) -> DataSplits:
+def bdd100k_splits(root: str, size: tuple[int, int] = (180, 320), cache_dir: str | None = None) -> DataSplits:
     """BDD100K 10k: train (the pool) and val (also the test split: test labels are not public).
 
     Click costs come from labels/sem_seg/polygons/sem_seg_<split>.json (Scalabel poly2d) when
     present.
     """
     path = require_root(root, "BDD100K", BDD_HINT)
-    shape = (int(size[0]), int(size[1]))
-    val = _bdd_split(path, "val", shape)
-    return DataSplits(_bdd_split(path, "train", shape), val, val)
+    shape = pixel_size(size)
+    val = _bdd_split(path, "val", shape, cache_dir)
+    return DataSplits(_bdd_split(path, "train", shape, cache_dir), val, val)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,6 +27,11 @@ def label_lookup(valid: dict[int, int]) -> np.ndarray:
     for raw, cls in valid.items():
         table[raw] = cls
     return table
+
+
+def pixel_size(size: Sequence[int]) -> tuple[int, int]:
+    """A configured (H, W), as ints."""
+    return int(size[0]), int(size[1])
 
 
 def require_root(root: str | Path, dataset: str, hint: str) -> Path:
@@ -51,9 +58,11 @@ def _open(path: Path, mode: str) -> Image.Image:
 class LabelledFiles:
     """A split of (image, label map) file pairs.
 
-    Each pair is decoded, checked and resized to `size` (H, W) on first use and kept in
-    memory as uint8, so later epochs never decode again. Raw label values map to classes
-    through `lookup`; a value the lookup marks INVALID is an error naming the file.
+    Each pair is decoded, checked and resized to `size` (H, W) on first use and kept as
+    uint8, so later epochs never decode again: in memory, or, with `cache_dir`, in one .npz
+    per pair on disk (keyed by both paths, their modification times and the size), for data
+    that does not fit in memory. Raw label values map to classes through `lookup`; a value
+    the lookup marks INVALID is an error naming the file.
     """
 
     def __init__(
@@ -64,6 +73,7 @@ class LabelledFiles:
         lookup: np.ndarray,
         unannotated_classes: tuple[int, ...] = (),
         polygon_source: PolygonSource | None = None,
+        cache_dir: str | Path | None = None,
     ) -> None:
         self.pairs = list(pairs)
         self.class_names = class_names
@@ -71,6 +81,7 @@ class LabelledFiles:
         self.lookup = lookup
         self.unannotated_classes = unannotated_classes
         self.polygon_source = polygon_source
+        self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._original_sizes: dict[int, tuple[int, int]] = {}
 
@@ -78,9 +89,28 @@ class LabelledFiles:
         return len(self.pairs)
 
     def _load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        if self.cache_dir is not None:
+            return self._load_from_disk(index)
         if index not in self._cache:
             self._cache[index] = self._decode(index)
         return self._cache[index]
+
+    def _load_from_disk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        assert self.cache_dir is not None
+        image_path, label_path = self.pairs[index]
+        stamp = f"{image_path}|{label_path}|{self.image_size}|"
+        stamp += "|".join(str(p.stat().st_mtime_ns) for p in self.pairs[index] if p.exists())
+        path = self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}.npz"
+        if path.exists():
+            with np.load(path) as saved:
+                self._original_sizes[index] = (int(saved["original"][0]), int(saved["original"][1]))
+                return saved["image"], saved["label"]
+        image, label = self._decode(index)
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
+        np.savez(temporary, image=image, label=label, original=np.array(self._original_sizes[index]))
+        os.replace(temporary, path)
+        return image, label
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[index]

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from alseg.data.base import DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 GLAS_HINT = (
@@ -15,7 +15,7 @@ GLAS_HINT = (
 )
 
 
-def _glas_split(root: Path, prefix: str, size: tuple[int, int]) -> LabelledFiles:
+def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     pattern = re.compile(rf"{prefix}_\d+\.bmp")
     images = sorted(p for p in root.glob(f"{prefix}_*.bmp") if pattern.fullmatch(p.name))
     if not images:
@@ -28,11 +28,15 @@ def _glas_split(root: Path, prefix: str, size: tuple[int, int]) -> LabelledFiles
         pairs.append((image, label))
     # Annotations hold gland instance ids: any non-zero value is gland.
     lookup = label_lookup({0: 0, **dict.fromkeys(range(1, 256), 1)})
-    return LabelledFiles(pairs, ("background", "gland"), size, lookup, unannotated_classes=(0,))
+    return LabelledFiles(
+        pairs, ("background", "gland"), size, lookup, unannotated_classes=(0,), cache_dir=cache_dir
+    )
 
 
-def glas_splits(root: str, size: tuple[int, int] = (256, 256)) -> DataSplits:
+def glas_splits(root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None) -> DataSplits:
     """GlaS: train (the pool), testA (val) and testB (test), gland vs background."""
     path = require_root(root, "GlaS", GLAS_HINT)
-    shape = (int(size[0]), int(size[1]))
-    return DataSplits(*(_glas_split(path, prefix, shape) for prefix in ("train", "testA", "testB")))
+    shape = pixel_size(size)
+    return DataSplits(
+        *(_glas_split(path, prefix, shape, cache_dir) for prefix in ("train", "testA", "testB"))
+    )

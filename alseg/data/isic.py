@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from alseg.data.base import DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 log = logging.getLogger("alseg")
@@ -20,7 +20,7 @@ HINT = (
 )
 
 
-def _split(root: Path, folder: str, size: tuple[int, int]) -> LabelledFiles:
+def _split(root: Path, folder: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     images_dir = root / f"ISIC-2017_{folder}_Data"
     labels_dir = root / f"ISIC-2017_{folder}_Part1_GroundTruth"
     for directory in (images_dir, labels_dir):
@@ -34,20 +34,24 @@ def _split(root: Path, folder: str, size: tuple[int, int]) -> LabelledFiles:
         pairs.append((image, label))
     if not pairs:
         raise AlsegError(f"{images_dir} holds no ISIC_*.jpg images")
-    return LabelledFiles(pairs, CLASS_NAMES, size, label_lookup({0: 0, 255: 1}), unannotated_classes=(0,))
+    return LabelledFiles(
+        pairs, CLASS_NAMES, size, label_lookup({0: 0, 255: 1}), unannotated_classes=(0,), cache_dir=cache_dir
+    )
 
 
-def isic2017_splits(root: str, size: tuple[int, int] = (128, 128)) -> DataSplits:
+def isic2017_splits(
+    root: str, size: tuple[int, int] = (128, 128), cache_dir: str | None = None
+) -> DataSplits:
     """ISIC 2017's training (the pool), validation and test splits, resized to `size` (H, W).
 
     Without the Test_v2 folders the validation split serves as the test split too (with a
     warning), so that a copy holding only training and validation data still runs.
     """
     path = require_root(root, "ISIC 2017", HINT)
-    size = (int(size[0]), int(size[1]))
-    train, val = _split(path, FOLDERS["train"], size), _split(path, FOLDERS["val"], size)
+    size = pixel_size(size)
+    train, val = (_split(path, FOLDERS[name], size, cache_dir) for name in ("train", "val"))
     if (path / f"ISIC-2017_{FOLDERS['test']}_Data").is_dir():
-        test = _split(path, FOLDERS["test"], size)
+        test = _split(path, FOLDERS["test"], size, cache_dir)
     else:
         log.warning("%s has no ISIC-2017_Test_v2_Data: the validation split is used as the test split", path)
         test = val

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.data.base import IGNORE_INDEX, DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, require_root
+from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 VOC_CLASSES = (
@@ -37,7 +37,7 @@ VOC_HINT = (
 )
 
 
-def _voc_split(root: Path, split: str, size: tuple[int, int]) -> LabelledFiles:
+def _voc_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
     listing = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not listing.is_file():
         raise AlsegError(f"missing split file {listing}; {VOC_HINT}")
@@ -52,12 +52,12 @@ def _voc_split(root: Path, split: str, size: tuple[int, int]) -> LabelledFiles:
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(VOC_CLASSES))}, 255: IGNORE_INDEX})
-    return LabelledFiles(pairs, VOC_CLASSES, size, lookup, unannotated_classes=(0,))
+    return LabelledFiles(pairs, VOC_CLASSES, size, lookup, unannotated_classes=(0,), cache_dir=cache_dir)
 
 
-def voc_splits(root: str, size: tuple[int, int] = (256, 256)) -> DataSplits:
+def voc_splits(root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None) -> DataSplits:
     """VOC 2012 train (the pool) and val (also the test split: test labels are not public)."""
     path = require_root(root, "PASCAL VOC", VOC_HINT)
-    shape = (int(size[0]), int(size[1]))
-    val = _voc_split(path, "val", shape)
-    return DataSplits(_voc_split(path, "train", shape), val, val)
+    shape = pixel_size(size)
+    val = _voc_split(path, "val", shape, cache_dir)
+    return DataSplits(_voc_split(path, "train", shape, cache_dir), val, val)
