@@ -162,6 +162,15 @@ def test_suggestive_chooses_representative_images_among_the_uncertain() -> None:
     assert 5 not in ranked[:, 0].tolist()
 
 
+def test_vote_entropy_with_an_ensemble_committee(make_cfg, tmp_path) -> None:
+    _, rows = run_experiment(
+        make_cfg, tmp_path, "vote_entropy", "strategy.ensemble_size=2", "budget.cycles=1"
+    )
+    assert rows[1]["cost_images"] == 8
+    members = sorted(p.name for p in (tmp_path / "train").iterdir() if "member" in p.name)
+    assert members == ["cycle_000_member_1", "cycle_000_member_2"]
+
+
 def test_suggestive_trains_its_bootstrap_ensemble(make_cfg, tmp_path) -> None:
     run_experiment(make_cfg, tmp_path, "suggestive", "budget.cycles=1")
     members = sorted(p.name for p in (tmp_path / "train").iterdir() if "member" in p.name)

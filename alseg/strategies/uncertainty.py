@@ -25,15 +25,25 @@ class UncertaintySampling(TopScoreStrategy):
 
 
 class VoteEntropySampling(TopScoreStrategy):
-    """Query-by-committee: vote entropy of `mc_passes` MC-dropout passes (`mc_mode` "head"
-    reruns only the segmentation head, "full" the whole network)."""
+    """Query-by-committee: vote entropy of a committee. The committee is `mc_passes` MC-dropout
+    passes (`mc_mode` "head" reruns only the segmentation head, "full" the whole network) or,
+    with `ensemble_size` > 1, that many networks trained on bootstrap resamples."""
 
     def __init__(
-        self, name: str, mc_passes: int = 20, mc_mode: str = "head", reduction: str = "mean"
+        self,
+        name: str,
+        mc_passes: int = 20,
+        mc_mode: str = "head",
+        reduction: str = "mean",
+        ensemble_size: int = 0,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, mc_mode)
-        if mc_passes < 2:
-            raise AlsegError(f"vote entropy needs a committee: strategy.mc_passes >= 2 (got {mc_passes}).")
+        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, mc_mode)
+        self.ensemble_size = ensemble_size
+        if max(self.mc_passes, ensemble_size) < 2:
+            raise AlsegError(
+                "vote entropy needs a committee: strategy.mc_passes >= 2 or strategy.ensemble_size >= 2 "
+                f"(got {mc_passes}, {ensemble_size})."
+            )
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
         assert prediction.committee is not None
