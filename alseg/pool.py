@@ -315,8 +315,23 @@ class Oracle:
         )
 
     def remaining_capacity(self, unit: str) -> float:
-        """Cost (in `unit`) of labelling every unit that is not labelled yet."""
-        return sum(self.unit_cost(int(i), int(r))[unit] for i, r in np.argwhere(~self.state.labelled))
+        """Cost (in `unit`) of labelling everything not labelled yet.
+
+        Clicks are priced per image (its whole-image clicks times its unlabelled share), so
+        overlapping windows are not counted twice and the check stays linear in the pool.
+        """
+        if unit == "regions":
+            return float((~self.state.labelled).sum())
+        height, width = self.state.image_size
+        whole = np.array([[0, 0, height, width]])
+        total = 0.0
+        for image in self.state.unlabelled_images().tolist():
+            new_share = 1.0 - self.state.pixel_mask(image).mean()
+            if unit == "clicks":
+                total += float(self._clicks(image, whole)[0]) * new_share
+            else:
+                total += new_share * (height * width if unit == "pixels" else 1.0)
+        return total
 
     def training_target(self, image: int) -> torch.Tensor:
         """Oracle labels of an image where labelled, else its pseudo-label, else IGNORE_INDEX."""
