@@ -7,6 +7,7 @@ fraction 1) is the full-supervision reference of its metric.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from alseg.errors import AlsegError
 from alseg.loggers import read_wandb_history
 from alseg.pool import COST_UNITS
 from alseg.results import Row, format_table, read_rows
+
+log = logging.getLogger("alseg")
 
 METRICS = ("miou", "dice", "pixel_acc")
 REFERENCE_SHARE = 0.95
@@ -33,6 +36,11 @@ class Run:
     @property
     def strategy(self) -> str:
         return str(self.rows[0].get("strategy", self.path.name))
+
+    @property
+    def is_finished(self) -> bool:
+        """Whether the run reached its last cycle (which queries nothing)."""
+        return int(self.rows[-1].get("queried_units", 0)) == 0
 
     @property
     def is_full_supervision(self) -> bool:
@@ -61,7 +69,12 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
             if not (wandb_file.parents[2] / "cycles.csv").exists():  # not a copy of a run above
                 rows = [r for r in read_wandb_history(wandb_file.parent) if "cycle" in r]
                 runs.append(Run(wandb_file.parent, rows))
-    runs = [run for run in runs if run.rows]
+    unfinished = [run for run in runs if run.rows and not run.is_finished]
+    if unfinished:
+        log.warning(
+            "skipping %d unfinished runs: %s", len(unfinished), ", ".join(str(r.path) for r in unfinished)
+        )
+    runs = [run for run in runs if run.rows and run.is_finished]
     if not runs:
         raise AlsegError(f"no runs (cycles.csv or run-*.wandb) found in {', '.join(map(str, paths))}")
     return runs
@@ -75,6 +88,7 @@ class StrategyCurve:
     cost: np.ndarray  # the grid
     runs: np.ndarray  # (seeds, grid) metric of each run, interpolated onto the grid
     final_costs: np.ndarray  # (seeds,) the last cost of each run
+    final_values: np.ndarray  # (seeds,) the last metric of each run
 
     @property
     def mean(self) -> np.ndarray:
@@ -105,7 +119,8 @@ def strategy_curves(runs: list[Run], cost: str, metric: str) -> list[StrategyCur
         high = min(x[-1] for x, _ in seeds)
         grid = np.unique(np.concatenate([x[(x >= low) & (x <= high)] for x, _ in seeds]))
         values = np.stack([np.interp(grid, x, y) for x, y in seeds])
-        curves.append(StrategyCurve(strategy, grid, values, np.array([x[-1] for x, _ in seeds])))
+        finals = np.array([x[-1] for x, _ in seeds]), np.array([y[-1] for _, y in seeds])
+        curves.append(StrategyCurve(strategy, grid, values, *finals))
     return curves
 
 
@@ -141,7 +156,7 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
     target = REFERENCE_SHARE * ref if ref is not None else None
     rows: list[Row] = []
     for curve in strategy_curves(runs, cost, metric):
-        finals = curve.runs[:, -1]
+        finals = curve.final_values
         areas = np.array([normalised_area(curve.cost, run) for run in curve.runs])
         reach = np.array(
             [cost_to_reach(curve.cost, run, target) if target else math.nan for run in curve.runs]

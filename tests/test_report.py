@@ -75,3 +75,14 @@ def test_report_on_a_folder_without_runs_fails_clearly(tmp_path: Path, capsys) -
     assert "no runs" in capsys.readouterr().err
     with pytest.raises(AlsegError, match="does not exist"):
         load_runs([tmp_path / "missing"])
+
+
+def test_unfinished_runs_are_skipped(sweep: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sweep / "0", copy)
+    lines = (copy / "cycles.csv").read_text().splitlines()
+    (copy / "cycles.csv").write_text("\n".join(lines[:-1]) + "\n")  # as if killed before its last cycle
+    runs = load_runs([sweep, copy])
+    assert len(runs) == 5 and all(run.path != copy for run in runs)
