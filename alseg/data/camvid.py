@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.data.base import IGNORE_INDEX, DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
+from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 CLASS_NAMES = (
@@ -50,11 +50,7 @@ def _split(root: Path, name: str, size: tuple[int, int], cache_dir: str | None) 
         if len(fields) != 2:
             raise AlsegError(f"{listing}:{number}: expected an image path and a label path, got {line!r}")
         image, label = (root / _relative(field) for field in fields)
-        if not image.is_file():
-            raise AlsegError(f"{listing}:{number}: image {image} does not exist")
-        if not label.is_file():
-            raise AlsegError(f"image {image} has no label: {label} does not exist")
-        pairs.append((image, label))
+        pairs.append(checked_pair(image, label, f"{listing}:{number}: "))
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(CLASS_NAMES))}, 11: IGNORE_INDEX})

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from alseg.data.base import IGNORE_INDEX, DataSplits, Polygon
-from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
+from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 log = logging.getLogger("alseg")
@@ -87,9 +87,7 @@ def _cityscapes_split(root: Path, split: str, size: tuple[int, int], cache_dir: 
         stem = image.name.removesuffix("_leftImg8bit.png")
         label_dir = root / "gtFine" / split / image.parent.name
         label = label_dir / f"{stem}_gtFine_labelIds.png"
-        if not label.is_file():
-            raise AlsegError(f"image {image} has no label: {label} does not exist")
-        pairs.append((image, label))
+        pairs.append(checked_pair(image, label))
         polygon_files.append(label_dir / f"{stem}_gtFine_polygons.json")
 
     def polygons(index: int) -> list[Polygon] | None:
@@ -123,9 +121,7 @@ def _bdd_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | N
     pairs = []
     for image in images:
         mask = mask_dir / f"{image.stem}.png"
-        if not mask.is_file():
-            raise AlsegError(f"image {image} has no label: {mask} does not exist")
-        pairs.append((image, mask))
+        pairs.append(checked_pair(image, mask))
     polygon_file = root / "labels" / "sem_seg" / "polygons" / f"sem_seg_{split}.json"
     frames: dict[str, dict] = {}
     if polygon_file.is_file():

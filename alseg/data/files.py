@@ -34,6 +34,15 @@ def pixel_size(size: Sequence[int]) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def checked_pair(image: Path, label: Path, listed_in: str = "") -> tuple[Path, Path]:
+    """(image, label) when both files exist, else one error naming the missing file."""
+    if not image.is_file():
+        raise AlsegError(f"{listed_in}image {image} does not exist")
+    if not label.is_file():
+        raise AlsegError(f"image {image} has no label: {label} does not exist")
+    return image, label
+
+
 def require_root(root: str | Path, dataset: str, hint: str) -> Path:
     """The dataset root as a Path, or one clear error when it is missing or empty."""
     path = Path(root).expanduser()

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from alseg.data.base import DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
+from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 GLAS_HINT = (
@@ -23,9 +23,7 @@ def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str |
     pairs = []
     for image in images:
         label = image.with_name(f"{image.stem}_anno.bmp")
-        if not label.is_file():
-            raise AlsegError(f"image {image} has no label: {label} does not exist")
-        pairs.append((image, label))
+        pairs.append(checked_pair(image, label))
     # Annotations hold gland instance ids: any non-zero value is gland.
     lookup = label_lookup({0: 0, **dict.fromkeys(range(1, 256), 1)})
     return LabelledFiles(

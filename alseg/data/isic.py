@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 
 from alseg.data.base import DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
+from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 log = logging.getLogger("alseg")
@@ -29,9 +29,7 @@ def _split(root: Path, folder: str, size: tuple[int, int], cache_dir: str | None
     pairs = []
     for image in sorted(images_dir.glob("ISIC_*.jpg")):
         label = labels_dir / f"{image.stem}_segmentation.png"
-        if not label.is_file():
-            raise AlsegError(f"image {image} has no label: {label} does not exist")
-        pairs.append((image, label))
+        pairs.append(checked_pair(image, label))
     if not pairs:
         raise AlsegError(f"{images_dir} holds no ISIC_*.jpg images")
     return LabelledFiles(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from alseg.data.base import IGNORE_INDEX, DataSplits
-from alseg.data.files import LabelledFiles, label_lookup, pixel_size, require_root
+from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
 from alseg.errors import AlsegError
 
 VOC_CLASSES = (
@@ -44,11 +44,7 @@ def _voc_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | N
     pairs = []
     for name in listing.read_text().split():
         image, label = root / "JPEGImages" / f"{name}.jpg", root / "SegmentationClass" / f"{name}.png"
-        if not image.is_file():
-            raise AlsegError(f"{listing} lists {name} but {image} does not exist")
-        if not label.is_file():
-            raise AlsegError(f"image {image} has no label: {label} does not exist")
-        pairs.append((image, label))
+        pairs.append(checked_pair(image, label, f"{listing} lists {name}: "))
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(VOC_CLASSES))}, 255: IGNORE_INDEX})
