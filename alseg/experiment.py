@@ -33,15 +33,8 @@ from alseg.strategies.base import Strategy
 
 log = logging.getLogger("alseg")
 
-SUMMARY_COLUMNS = [
-    "cycle",
-    "cost_images",
-    "cost_clicks",
-    "labelled_fraction",
-    "val_miou",
-    "test_miou",
-    "test_dice",
-]
+SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
+SUMMARY_METRICS = ["miou", "dice"]
 
 
 class LabelledImages(Dataset):
@@ -145,8 +138,13 @@ class Experiment:
         finally:
             # Close the logger's run even on failure: a sweep runs its jobs in one process.
             self.logger.finalize(status)
-        log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, SUMMARY_COLUMNS))
+        log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, self.summary_columns()))
         return rows
+
+    def summary_columns(self) -> list[str]:
+        """Columns of the table logged at the end: costs, then each split's main metrics."""
+        metrics = [f"{split}_{name}" for split in self.cfg.evaluate_on for name in SUMMARY_METRICS]
+        return SUMMARY_COLUMNS + metrics
 
     def _run_cycles(self) -> list[Row]:
         self._check_config_matches_saved()

@@ -120,6 +120,13 @@ def test_cosine_schedule_trains_too(run_tiny) -> None:
     assert (run_dir / "train" / "cycle_000" / "metrics.csv").exists()
 
 
+def test_evaluating_one_split_only_reports_that_split(run_tiny, caplog) -> None:
+    caplog.set_level("INFO", logger="alseg")
+    rows, _ = run_tiny("evaluate_on=[test]", "budget.cycles=0")
+    assert "test_miou" in rows[0] and "val_miou" not in rows[0]
+    assert "test_dice" in caplog.text
+
+
 def test_total_budget_ends_the_run(run_tiny) -> None:
     rows, _ = run_tiny("budget.cycles=null", "budget.total=10", "budget.per_cycle=4")
     assert [row["cost_images"] for row in rows] == [4, 8, 10]
