@@ -1,0 +1,104 @@
+"""Label efficiency on CamVid: which strategy reaches high mIoU for the fewest labels.
+
+Runs the CamVid CPU protocol (`experiment=camvid_cpu`) for each strategy and seed, one run
+per process, plus one full-supervision reference run; then prints the `alseg report` table
+and writes the report and plot. Finished runs are skipped and interrupted ones resume, so
+the script can run in the background and be restarted:
+
+    nohup python scripts/bench_label_efficiency.py --root ../shared/data/CamVid &
+
+Cereals queries windows with the same area budget as the image strategies (20 images' worth
+of pixels per cycle) and is compared on pixels and on clicks.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from benchlib import RESULTS, save
+
+from alseg.report import load_runs, markdown, reference, summary, text_table
+from alseg.results import atomic_write_text, read_rows, rows_to_csv
+
+HERE = Path(__file__).resolve().parent
+IMAGE_PIXELS = 96 * 128  # camvid_cpu's resized image
+PER_STRATEGY = {"cereals": ["budget.unit=pixels", f"budget.per_cycle={20 * IMAGE_PIXELS}"]}
+FULL_SUPERVISION = ["strategy=random", "budget.initial=1.0", "budget.cycles=0", "train.epochs=40"]
+
+
+def finished(run_dir: Path, cycles: int) -> bool:
+    csv = run_dir / "cycles.csv"
+    return csv.exists() and len(read_rows(csv)) == cycles + 1
+
+
+def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int) -> float | None:
+    """Run (or resume) one experiment in its own process; its wall seconds, None if it was done."""
+    if finished(run_dir, cycles):
+        return None
+    command = [
+        str(Path(sys.executable).parent / "alseg"), "run", "experiment=camvid_cpu", "progress=false",
+        f"hydra.run.dir={run_dir}", *overrides,
+    ]  # fmt: skip
+    env = {"OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
+    start = time.perf_counter()
+    with open(run_dir.parent / f"{run_dir.name}.log", "a") as log:
+        subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data" / "CamVid"))
+    parser.add_argument("--strategies", default="random,entropy,vote_entropy,cereals")
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--out", default=str(HERE.parent / "bench" / "label_efficiency"))
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument("--docs", help="also write report and plot under this folder (e.g. docs)")
+    args = parser.parse_args()
+    if not Path(args.root).is_dir():
+        sys.exit(f"error: CamVid not found at {args.root}; pass --root /path/to/CamVid")
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    common = [f"dataset.root={Path(args.root).resolve()}"]
+    timings = []
+    planned = [("full_supervision", 0, FULL_SUPERVISION)] + [
+        (strategy, int(seed), [f"strategy={strategy}", f"seed={seed}", *PER_STRATEGY.get(strategy, [])])
+        for strategy in args.strategies.split(",")
+        for seed in args.seeds.split(",")
+    ]
+    for name, seed, overrides in planned:
+        run_dir = out / f"{name}_seed{seed}"
+        cycles = 0 if name == "full_supervision" else 5
+        print(f"{run_dir.name}: ", end="", flush=True)
+        took = run_once(run_dir, common + overrides, cycles, args.threads)
+        print("done before" if took is None else f"{took:.0f} s", flush=True)
+        if took is not None:
+            timings.append({"run": run_dir.name, "wall_s": round(took, 1)})
+
+    runs = load_runs([out])
+    tables = {}
+    for cost in ("images", "pixels", "clicks"):
+        rows = summary(runs, cost, "miou")
+        print(f"\nmIoU against {cost}:\n{text_table(rows)}")
+        tables[cost] = rows
+        if args.docs:
+            prefix = Path(args.docs) / f"camvid_label_efficiency_{cost}"
+            atomic_write_text(prefix.with_suffix(".csv"), rows_to_csv(rows))
+            atomic_write_text(prefix.with_suffix(".md"), markdown(rows, reference(runs, "miou"), "miou"))
+    if args.docs:
+        from alseg.plot import plot_curves
+
+        for cost in ("pixels", "clicks"):
+            plot_curves(runs, cost, "miou", "std", Path(args.docs) / f"camvid_label_efficiency_{cost}.png")
+    save("label_efficiency", tables["pixels"], by_clicks=tables["clicks"], wall_seconds=timings)
+    print(f"results in {out} and {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()
