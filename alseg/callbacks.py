@@ -33,14 +33,35 @@ class Acquisition:
     train_network: Callable[[np.ndarray, int], nn.Module]
 
 
+PHASES = ("train", "evaluate", "auxiliary", "score", "select")
+
+
 @dataclass
 class CycleOutcome:
-    """What a cycle measured: metrics per evaluation split, queried units and seconds."""
+    """What a cycle measured: metrics per evaluation split, queried units and the seconds of
+    each phase (train, evaluate; then auxiliary training of ensembles, VAE or cost model,
+    pool scoring and selection, which together are the acquisition)."""
 
     metrics: dict[str, dict[str, Any]]
-    train_seconds: float
-    acquisition_seconds: float = 0.0
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     queried: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+
+    @property
+    def acquisition_seconds(self) -> float:
+        return self.seconds["auxiliary"] + self.seconds["score"] + self.seconds["select"]
+
+
+class PhaseTimer:
+    """Adds the wall time since the last call to a named phase."""
+
+    def __init__(self, seconds: dict[str, float]) -> None:
+        self.seconds = seconds
+        self.last = time.perf_counter()
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.seconds[phase] += now - self.last
+        self.last = now
 
 
 class ActiveLearningCallback(pl.Callback):
@@ -68,18 +89,17 @@ class ActiveLearningCallback(pl.Callback):
         self._fit_start = time.perf_counter()
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:  # type: ignore[override]
-        train_seconds = time.perf_counter() - self._fit_start
-        metrics = {
-            split: evaluate(pl_module, loader, self.num_classes, pl_module.device)
-            for split, loader in self.eval_loaders.items()
-        }
-        self.outcome = CycleOutcome(metrics, train_seconds)
+        self.outcome = outcome = CycleOutcome({})
+        timer = PhaseTimer(outcome.seconds)
+        timer.last = self._fit_start
+        timer.lap("train")
+        for split, loader in self.eval_loaders.items():
+            outcome.metrics[split] = evaluate(pl_module, loader, self.num_classes, pl_module.device)
+        timer.lap("evaluate")
         if self.acquisition is not None:
-            start = time.perf_counter()
-            self.outcome.queried = self._acquire(pl_module, self.acquisition)
-            self.outcome.acquisition_seconds = time.perf_counter() - start
+            outcome.queried = self._acquire(pl_module, self.acquisition, timer)
 
-    def _acquire(self, pl_module: SegmentationModule, acq: Acquisition) -> np.ndarray:
+    def _acquire(self, pl_module: SegmentationModule, acq: Acquisition, timer: PhaseTimer) -> np.ndarray:
         oracle, strategy = acq.oracle, acq.strategy
         context = AcquisitionContext(
             cycle=acq.cycle,
@@ -100,6 +120,7 @@ class ActiveLearningCallback(pl.Callback):
             acq.train_network(bootstrap_resample(oracle.state.labelled_images(), acq.rng), member)
             for member in range(strategy.ensemble_size)
         ]
+        timer.lap("auxiliary")
         scores = score_pool(
             pl_module.network,
             context.pool,
@@ -110,9 +131,11 @@ class ActiveLearningCallback(pl.Callback):
             self.progress,
             members,
         )
+        timer.lap("score")
         ranked = strategy.rank(scores, context)
         queried = oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)
         strategy.after_query(context)
+        timer.lap("select")
         return queried
 
 

@@ -294,7 +294,7 @@ class Experiment:
                 else:
                     row[f"{split}_{key}"] = value
         row["queried_units"] = len(outcome.queried)
-        row["train_seconds"] = round(outcome.train_seconds, 3)
+        row.update({f"{phase}_seconds": round(took, 3) for phase, took in outcome.seconds.items()})
         row["acquisition_seconds"] = round(outcome.acquisition_seconds, 3)
         return row
 

@@ -14,7 +14,6 @@ from alseg.pool import COST_UNITS, initial_images
 from alseg.results import read_rows
 
 STRATEGIES = ["random", "least_confidence", "margin", "entropy"]
-TIMING = {"train_seconds", "acquisition_seconds"}
 
 
 def labelled_at(path) -> np.ndarray:
@@ -32,7 +31,7 @@ def same_rows(a: list[dict], b: list[dict]) -> bool:
 
 
 def without_timing(rows: list[dict]) -> list[dict]:
-    return [{k: v for k, v in row.items() if k not in TIMING} for row in rows]
+    return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in rows]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -59,10 +58,15 @@ def test_run_directory_holds_config_rows_state_and_checkpoint(run_tiny) -> None:
         "test_dice",
         "test_pixel_acc",
         "test_iou_spot",
-        "train_seconds",
+        *[f"{phase}_seconds" for phase in ("train", "evaluate", "auxiliary", "score", "select")],
         "acquisition_seconds",
     ]:
         assert column in header
+    last = rows[-1]
+    assert last["auxiliary_seconds"] == last["score_seconds"] == last["select_seconds"] == 0  # no query
+    first = rows[0]
+    parts = first["auxiliary_seconds"] + first["score_seconds"] + first["select_seconds"]
+    assert first["acquisition_seconds"] == pytest.approx(parts, abs=2e-3) and first["score_seconds"] > 0
     assert sorted(p.name for p in (run_dir / "state").iterdir()) == [
         f"cycle_00{c}.{ext}" for c in range(3) for ext in ("json", "npz")
     ]
