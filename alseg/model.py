@@ -27,8 +27,10 @@ def build_network(
     """An smp network by name (Unet, FPN, DeepLabV3Plus, ...) that outputs logits (B, C, H, W).
 
     `encoder_weights` is None by default so nothing downloads; "imagenet" loads pretrained
-    weights for users with a network. `head_dropout` > 0 puts dropout before the segmentation
-    head: MC dropout then needs the encoder and decoder only once per image.
+    weights for users with a network. `head_dropout` > 0 puts channel-wise dropout (a whole
+    feature map dropped per image, as `nn.Dropout2d`) before the segmentation head: MC dropout
+    then needs the encoder and decoder only once per image, and the head's convolution only
+    once per channel (see `head_committee`).
     """
     kwargs: dict = {"encoder_depth": encoder_depth}
     if decoder_channels is not None:
@@ -44,7 +46,7 @@ def build_network(
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
     if head_dropout > 0:
-        network.segmentation_head = nn.Sequential(nn.Dropout(head_dropout), network.segmentation_head)
+        network.segmentation_head = nn.Sequential(nn.Dropout2d(head_dropout), network.segmentation_head)
     return network
 
 
@@ -87,7 +89,7 @@ def descriptors(features: list[torch.Tensor]) -> torch.Tensor:
 def mc_dropout_committee(
     network: SmpNetwork, images: torch.Tensor, passes: int, mode: str
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """Probabilities (T, B, C, H, W) of `passes` stochastic passes with dropout active.
+    """Logits (T, B, C, H, W) of `passes` stochastic passes with dropout active.
 
     mode "head" runs encoder and decoder once and only the segmentation head T times (exact
     when all dropout sits in the head); "full" runs the whole network T times. Also returns
@@ -99,12 +101,46 @@ def mc_dropout_committee(
         raise AlsegError("MC dropout needs dropout layers: set model.network.head_dropout > 0 (e.g. 0.2).")
     features, decoded = encode(network, images)
     if mode == "head":
-        with dropout_active(network.segmentation_head):
-            members = [network.segmentation_head(decoded) for _ in range(passes)]
+        logits = head_committee(network.segmentation_head, decoded, passes)
     else:
         with dropout_active(network):
-            members = [network(images) for _ in range(passes)]
-    return torch.stack(members).float().softmax(dim=2), features
+            logits = torch.stack([network(images) for _ in range(passes)])
+    return logits, features
+
+
+RESPONSES_LIMIT = 2**28
+"""Bytes of per-channel head responses `head_committee` holds at once; above, it loops."""
+
+
+def head_committee(head: nn.Module, decoded: torch.Tensor, passes: int) -> torch.Tensor:
+    """Logits (T, B, C, H, W) of `passes` draws of the head `Sequential(Dropout2d, smp head)`.
+
+    Channel dropout before a convolution is a masked sum of the convolution's per-channel
+    responses, so the responses are computed once and each member is one small matrix
+    product. The masks are drawn as `nn.Dropout2d` draws them: the same seed gives the same
+    committee as running the head (or the whole network) `passes` times.
+    """
+    dropout, (conv, *after) = head
+    if not isinstance(dropout, nn.Dropout2d) or not isinstance(conv, nn.Conv2d) or conv.groups != 1:
+        raise AlsegError("mc_mode 'head' needs the head of build_network (Dropout2d, then a convolution).")
+    batch, channels, height, width = decoded.shape
+    keep = 1.0 - dropout.p
+    masks = (
+        torch.stack([decoded.new_empty(batch, channels, 1, 1).bernoulli_(keep) for _ in range(passes)]) / keep
+    )
+    classes = conv.out_channels
+    if decoded.element_size() * batch * channels * classes * height * width <= RESPONSES_LIMIT:
+        weight = conv.weight.transpose(0, 1).reshape(channels * classes, 1, *conv.kernel_size)
+        responses = nn.functional.conv2d(
+            decoded, weight, None, conv.stride, conv.padding, conv.dilation, channels
+        )
+        responses = responses.unflatten(1, (channels, classes))  # (B, channels, C, H', W')
+        logits = torch.einsum("tbi,bichw->tbchw", masks.flatten(2), responses)
+        if conv.bias is not None:
+            logits = logits + conv.bias.view(1, 1, classes, 1, 1)
+    else:
+        logits = torch.stack([conv(decoded * mask) for mask in masks])
+    return nn.Sequential(*after)(logits.flatten(0, 1)).unflatten(0, (passes, batch))  # upsampling, activation
 
 
 LR_SCHEDULES = ("cosine", "constant")

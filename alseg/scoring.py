@@ -40,16 +40,13 @@ def predict(
     network: SmpNetwork, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
 ) -> tuple[Prediction, list[torch.Tensor]]:
     """The batch prediction a strategy asked for, and the encoder features of the model."""
-    committee = None
     if strategy.mc_passes:
         committee, features = mc_dropout_committee(network, images, strategy.mc_passes, strategy.mc_mode)
-    else:
-        features, decoded = encode(network, images)
-        logits = network.segmentation_head(decoded)
-        if members:
-            committee = torch.stack([m(images) for m in members]).float().softmax(dim=2)
-    probs = committee.mean(dim=0) if committee is not None else logits.float().softmax(dim=1)
-    return Prediction(images, probs, committee), features
+        return Prediction(images, None, committee), features
+    features, decoded = encode(network, images)
+    if members:
+        return Prediction(images, None, torch.stack([m(images) for m in members])), features
+    return Prediction(images, network.segmentation_head(decoded)), features
 
 
 @torch.inference_mode()

@@ -33,11 +33,25 @@ def entropy(probs: torch.Tensor) -> torch.Tensor:
 
 def vote_entropy(committee: torch.Tensor) -> torch.Tensor:
     """Query-by-committee vote entropy -sum_c V(c)/T log V(c)/T over committee probabilities
-    (T, B, C, H, W), where V(c) counts the members whose argmax is c."""
-    members, _, classes = committee.shape[:3]
-    votes = torch.nn.functional.one_hot(committee.argmax(dim=2), classes).sum(dim=0)  # (B, H, W, C)
-    share = votes.to(committee.dtype) / members
-    return -torch.special.xlogy(share, share).sum(dim=-1)
+    or logits (T, B, C, H, W), where V(c) counts the members whose argmax is c."""
+    members, classes = committee.shape[0], committee.shape[2]
+    labels = class_argmax(committee)
+    share = torch.stack([(labels == c).sum(dim=0) for c in range(classes)]).to(committee.dtype) / members
+    return -torch.special.xlogy(share, share).sum(dim=0)
+
+
+def class_argmax(committee: torch.Tensor) -> torch.Tensor:
+    """argmax over the class axis of (T, B, C, H, W), first index on ties, as uint8 (T, B, H, W).
+
+    A running maximum over the few classes: several times faster than `argmax(dim=2)`, whose
+    reduction strides across whole feature maps."""
+    best = committee[:, :, 0]
+    labels = torch.zeros(best.shape, dtype=torch.uint8, device=committee.device)
+    for c in range(1, committee.shape[2]):
+        candidate = committee[:, :, c]
+        labels.masked_fill_(candidate > best, c)
+        best = torch.maximum(best, candidate)
+    return labels
 
 
 def committee_variance(committee: torch.Tensor) -> torch.Tensor:

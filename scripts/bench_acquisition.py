@@ -17,8 +17,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from benchlib import print_table, save, seconds
-from hydra import compose, initialize_config_dir
+from benchlib import compose_cfg, print_table, save, seconds
 
 from alseg.cli import config_dir
 from alseg.data.synthetic import synthetic_splits
@@ -26,11 +25,6 @@ from alseg.experiment import build, run
 from alseg.model import mc_dropout_committee
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
-def compose_cfg(*overrides: str):
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
 
 
 def acquisition_seconds(strategies: list[str], pool: int) -> list[dict]:

@@ -12,7 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
 
+from alseg.cli import config_dir
 from alseg.results import format_table
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
@@ -30,6 +33,12 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def compose_cfg(*overrides: str) -> DictConfig:
+    """The experiment config `alseg run` would compose with these overrides."""
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
 
 
 def seconds(work: Callable[[], object], repeat: int = 3) -> float:

@@ -26,7 +26,9 @@ def env() -> dict[str, str]:
 
 def rows_without_timing(run_dir: Path) -> list[dict]:
     with (run_dir / "cycles.csv").open() as handle:
-        return [{k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(handle)]
+        return [
+            {k: v for k, v in row.items() if not k.endswith("_seconds")} for row in csv.DictReader(handle)
+        ]
 
 
 def run_to_end(run_dir: Path) -> None:

@@ -21,7 +21,7 @@ from alseg.selection import (
     non_maximum_suppression,
 )
 from alseg.strategies.cereals import normalise
-from alseg.uncertainty import committee_variance, vote_entropy
+from alseg.uncertainty import class_argmax, committee_variance, vote_entropy
 
 
 def one_hot_committee(votes: list[int], classes: int = 3) -> torch.Tensor:
@@ -44,6 +44,15 @@ def test_vote_entropy_hand_values() -> None:
 def test_vote_entropy_counts_votes_not_probabilities() -> None:
     soft = torch.tensor([[0.6, 0.4, 0.0], [0.55, 0.45, 0.0]]).reshape(2, 1, 3, 1, 1)
     assert vote_entropy(soft).item() == pytest.approx(0.0)  # both vote class 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), ties=st.booleans())
+def test_class_argmax_matches_torch_argmax_ties_included(seed: int, ties: bool) -> None:
+    values = torch.from_numpy(np.random.default_rng(seed).normal(size=(3, 2, 5, 4, 4)))
+    if ties:
+        values = values.round()  # many equal maxima: the first class wins, as in argmax
+    assert torch.equal(class_argmax(values).long(), values.argmax(dim=2))
 
 
 @settings(max_examples=20, deadline=None)

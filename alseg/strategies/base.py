@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -18,11 +19,25 @@ from alseg.uncertainty import get_reduction
 
 @dataclass
 class Prediction:
-    """The model's view of one batch of pool images, as the scorer hands it to a strategy."""
+    """The model's view of one batch of pool images, as the scorer hands it to a strategy.
+    Probabilities are computed on first use: a vote needs only the committee's logits."""
 
     images: torch.Tensor  # (B, 3, H, W)
-    probs: torch.Tensor  # (B, C, H, W) class probabilities (the committee mean when there is one)
-    committee: torch.Tensor | None  # (T, B, C, H, W) member probabilities, or None
+    logits: torch.Tensor | None  # (B, C, H, W) of the model, None when there is a committee
+    committee_logits: torch.Tensor | None = None  # (T, B, C, H, W) of the members, or None
+
+    @cached_property
+    def committee(self) -> torch.Tensor | None:
+        """(T, B, C, H, W) member probabilities, or None."""
+        return None if self.committee_logits is None else self.committee_logits.float().softmax(dim=2)
+
+    @cached_property
+    def probs(self) -> torch.Tensor:
+        """(B, C, H, W) class probabilities: the committee mean when there is a committee."""
+        if self.committee is not None:
+            return self.committee.mean(dim=0)
+        assert self.logits is not None
+        return self.logits.float().softmax(dim=1)
 
 
 @dataclass

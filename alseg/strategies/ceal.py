@@ -91,7 +91,8 @@ class Ceal(Strategy):
         ):
             images = images.to(context.device)
             if self.mc_passes:
-                probs = mc_dropout_committee(network, images, self.mc_passes, self.mc_mode)[0].mean(dim=0)
+                probs = mc_dropout_committee(network, images, self.mc_passes, self.mc_mode)[0]
+                probs = probs.float().softmax(dim=2).mean(dim=0)
             else:
                 probs = network(images).float().softmax(dim=1)
             confidence = probs.amax(dim=1).mean(dim=(1, 2))

@@ -72,8 +72,8 @@ class Cereals(Strategy):
         )
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
-        if prediction.committee is not None:
-            informativeness = vote_entropy(prediction.committee)
+        if prediction.committee_logits is not None:
+            informativeness = vote_entropy(prediction.committee_logits)
         else:
             informativeness = entropy(prediction.probs)
         statistics = {"score": informativeness}

@@ -46,5 +46,5 @@ class VoteEntropySampling(TopScoreStrategy):
             )
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
-        assert prediction.committee is not None
-        return {"score": vote_entropy(prediction.committee)}
+        assert prediction.committee_logits is not None
+        return {"score": vote_entropy(prediction.committee_logits)}

@@ -1,0 +1,113 @@
+"""Pool scoring against the bare forward pass, MC dropout head vs full vs baal.
+
+On one synthetic pool and the default model, times: the bare model's inference over the pool
+(the floor), alseg's single-pass scoring (least confidence, margin, entropy; per image and per
+grid region), the MC-dropout committee of 20 with the encoder run once (head) and with the
+whole network run 20 times (the naive loop), and the same heuristic (entropy of the MC mean,
+per-image mean) computed by the baal library when it is installed (`pip install baal`).
+
+    python scripts/bench_scoring.py [--pool 1000] [--size 64] [--batch-size 64] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+import numpy as np
+import torch
+from benchlib import compose_cfg, print_table, save, seconds
+
+from alseg.data.synthetic import synthetic_splits
+from alseg.experiment import build
+from alseg.pool import Grid, LabelState, WholeImage
+from alseg.scoring import pool_batches, score_pool
+from alseg.strategies.uncertainty import UncertaintySampling, VoteEntropySampling
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def baal_entropy(network: torch.nn.Module, batches: list[torch.Tensor], passes: int) -> np.ndarray:
+    """baal's MC-dropout predictions and its Entropy heuristic (mean over pixels)."""
+    from baal.active.heuristics import Entropy
+    from baal.bayesian.dropout import MCDropoutModule
+    from baal.modelwrapper import ModelWrapper, TrainingArgs
+
+    wrapper = ModelWrapper(MCDropoutModule(network), TrainingArgs(use_cuda=batches[0].is_cuda))
+    heuristic = Entropy(reduction="mean")
+    scores = [heuristic.get_uncertainties(wrapper.predict_on_batch(b, iterations=passes)) for b in batches]
+    return np.concatenate(scores)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pool", type=int, default=1000)
+    parser.add_argument("--size", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--passes", type=int, default=20)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+
+    pool = synthetic_splits(train=args.pool, val=1, test=1, size=args.size).train
+    network = build(compose_cfg().model.network, num_classes=6).to(device).eval()
+    side = args.size
+    states = {
+        "image": LabelState(args.pool, WholeImage().boxes(side, side), (side, side)),
+        "grid 4x4": LabelState(args.pool, Grid(4, 4).boxes(side, side), (side, side)),
+    }
+    everything = np.arange(args.pool)
+
+    @torch.inference_mode()
+    def bare() -> None:
+        for images, _ in pool_batches(pool, everything, args.batch_size, False, ""):
+            network(images.to(device))
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    def scoring(strategy, regions: str):
+        return lambda: score_pool(network, pool, states[regions], strategy, args.batch_size, device, False)
+
+    base = seconds(bare, args.repeat)
+    rows = [
+        {"scoring": "bare forward pass", "seconds": base, "images_per_s": args.pool / base, "x_bare": 1.0}
+    ]
+
+    def add(label: str, took: float) -> None:
+        rows.append(
+            {"scoring": label, "seconds": took, "images_per_s": args.pool / took, "x_bare": took / base}
+        )
+        print_table(rows[-1:])
+
+    for measure in ("least_confidence", "margin", "entropy"):
+        add(
+            f"{measure} per image",
+            seconds(scoring(UncertaintySampling(measure, measure), "image"), args.repeat),
+        )
+    add(
+        "entropy per grid region",
+        seconds(scoring(UncertaintySampling("entropy", "entropy"), "grid 4x4"), args.repeat),
+    )
+    for mode, label in (("head", "encoder once"), ("full", "naive loop")):
+        strategy = VoteEntropySampling("vote_entropy", args.passes, mode)
+        add(f"vote entropy, MC x{args.passes} ({label})", seconds(scoring(strategy, "image"), 1))
+    mc_entropy = UncertaintySampling("entropy", "entropy", mc_passes=args.passes, mc_mode="head")
+    add(f"entropy of MC x{args.passes} mean, alseg (head)", seconds(scoring(mc_entropy, "image"), 1))
+    try:
+        batches = [
+            images.to(device) for images, _ in pool_batches(pool, everything, args.batch_size, False, "")
+        ]
+        add(
+            f"entropy of MC x{args.passes} mean, baal",
+            seconds(lambda: baal_entropy(network, batches, args.passes), 1),
+        )
+    except ImportError:
+        print("baal is not installed (pip install baal): its row is left out")
+    print(f"\nScoring {args.pool} synthetic images ({side}x{side}), batch {args.batch_size}, on {device}:")
+    print_table(rows)
+    save(f"scoring_{device.type}", rows, pool=args.pool, size=side, batch_size=args.batch_size)
+
+
+if __name__ == "__main__":
+    main()
