@@ -12,6 +12,7 @@ import pytorch_lightning as pl
 from torch import nn
 from torch.utils.data import DataLoader
 
+from alseg.distributed import is_main, share_state
 from alseg.metrics import evaluate
 from alseg.model import SegmentationModule
 from alseg.pool import Oracle
@@ -132,9 +133,12 @@ class ActiveLearningCallback(pl.Callback):
             members,
         )
         timer.lap("score")
-        ranked = strategy.rank(scores, context)
-        queried = oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)
-        strategy.after_query(context)
+        queried = np.zeros((0, 2), dtype=np.int64)
+        if is_main():  # under DDP rank 0 decides and hands its new state to every rank
+            ranked = strategy.rank(scores, context)
+            queried = oracle.reveal_within_budget(ranked, acq.unit, acq.budget, acq.cycle)
+            strategy.after_query(context)
+        queried = share_state(oracle.state, oracle.ledger, queried)
         timer.lap("select")
         return queried
 

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
 from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
+from alseg.distributed import barrier, is_main
 from alseg.errors import AlsegError
 from alseg.model import SegmentationModule
 from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
@@ -148,7 +149,8 @@ class Experiment:
 
     def _run_cycles(self) -> list[Row]:
         self._check_config_matches_saved()
-        self.run_dir.remove_stale_temporaries()
+        if is_main():
+            self.run_dir.remove_stale_temporaries()
         completed = self.run_dir.last_completed_cycle()
         if completed >= 0:
             rows = self.run_dir.restore(completed, self.state, self.ledger)
@@ -165,14 +167,16 @@ class Experiment:
             trained_on["labelled_fraction"] = self.state.labelled_fraction()
             outcome, module = self._run_cycle(cycle, acquire)
             rows.append(self._row(cycle, trained_on, outcome))
-            self.run_dir.save_cycle(
-                cycle,
-                rows,
-                self.state,
-                self.ledger,
-                module.network.state_dict(),
-                bool(self.cfg.keep_checkpoints),
-            )
+            if is_main():
+                self.run_dir.save_cycle(
+                    cycle,
+                    rows,
+                    self.state,
+                    self.ledger,
+                    module.network.state_dict(),
+                    bool(self.cfg.keep_checkpoints),
+                )
+            barrier()
             self.logger.log_metrics(_numeric(rows[-1]), step=cycle)
             self.logger.save()
             log.info(_summary_line(rows[-1]))
@@ -189,7 +193,8 @@ class Experiment:
                 f"{self.run_dir.root} holds a run with a different config ({saved}); resume it "
                 "with the same overrides, or give a new hydra.run.dir."
             )
-        atomic_write_text(saved, text)
+        if is_main():
+            atomic_write_text(saved, text)
 
     def _check_budget_fits(self) -> None:
         """Fail before training when the pool cannot pay for the budget."""

@@ -166,7 +166,7 @@ class LabelState:
             pseudo_maps=pseudo_maps,
         )
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path | IO[bytes]) -> None:
         with np.load(path) as saved:
             self.labelled_at = saved["labelled_at"]
             self.clicks = saved["clicks"]

@@ -9,6 +9,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from alseg.data.base import ImageSource
+from alseg.distributed import gather_max, gather_rows, gather_schema, shard
 from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_committee
 from alseg.pool import LabelState
 from alseg.strategies.base import PoolScores, Prediction, Strategy
@@ -64,12 +65,13 @@ def score_pool(
 
     Each batch's probabilities are reduced to unit statistics on the device and dropped, so
     memory holds one batch of predictions plus the (images, regions) tables, whatever the pool.
+    Under data parallelism each rank scores its shard and every rank gets all the tables.
     """
     available = ~state.labelled
     candidates = state.unlabelled_images()
     if not strategy.needs_model or network is None:
         return PoolScores({"score": np.where(available, 0.0, -np.inf)}, None, available)
-    passed = np.arange(state.num_images) if strategy.needs_descriptors else candidates
+    passed = shard(np.arange(state.num_images) if strategy.needs_descriptors else candidates)
     units: dict[str, np.ndarray] = {}
     features_out: list[torch.Tensor] = []
     was_training = network.training
@@ -79,10 +81,21 @@ def score_pool(
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
         for name, pixels in strategy.pixel_statistics(prediction).items():
-            table = units.setdefault(name, np.full(state.labelled_at.shape, -np.inf, dtype=np.float32))
+            table = units.setdefault(name, unscored(state))
             table[indices.numpy()] = reduce_regions(pixels, state.boxes, strategy.reduction).cpu().numpy()
     network.train(was_training)
+    names, width = gather_schema(sorted(units), features_out[0].shape[1] if features_out else 0)
+    units = {name: gather_max(units.get(name, unscored(state))) for name in names}
     units.setdefault("score", np.zeros(state.labelled_at.shape, dtype=np.float32))
     for table in units.values():
         table[~available] = -np.inf
-    return PoolScores(units, torch.cat(features_out) if features_out else None, available)
+    found = None
+    if strategy.needs_descriptors:
+        mine = torch.cat(features_out) if features_out else torch.zeros((0, width))
+        found = gather_rows(mine, passed, state.num_images)
+    return PoolScores(units, found, available)
+
+
+def unscored(state: LabelState) -> np.ndarray:
+    """A unit table with nothing scored yet: -inf everywhere."""
+    return np.full(state.labelled_at.shape, -np.inf, dtype=np.float32)
