@@ -44,7 +44,8 @@ def _run_task(cfg: DictConfig) -> None:
 def run_command(overrides: list[str]) -> None:
     """`alseg run [overrides]`: Hydra composes configs/ and runs one experiment (or a sweep with -m)."""
     task = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name="config")(_run_task)
-    sys.argv = ["alseg run", *overrides]
+    # argv[0] names this file: DDP's launcher re-runs it, with the same overrides, per rank.
+    sys.argv = [str(Path(__file__).resolve()), *overrides]
     task()
 
 
@@ -110,5 +111,5 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":
-    main()
+if __name__ == "__main__":  # a DDP child process: `python .../alseg/cli.py overrides...`
+    run_command(sys.argv[1:])

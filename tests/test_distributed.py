@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +16,7 @@ from hydra import compose, initialize_config_dir
 
 from alseg.cli import config_dir
 from alseg.experiment import Experiment
+from alseg.results import read_rows
 
 OVERRIDES = ["debug=tiny", "budget.cycles=2"]
 
@@ -85,3 +88,17 @@ def test_without_a_process_group_gathering_changes_nothing() -> None:
         gather_rows(rows, np.array([2, 0]), 3), torch.tensor([[3.0, 4, 5], [0, 0, 0], [0, 1, 2]])
     )
     assert is_main()
+
+
+def test_lightning_ddp_on_two_cpu_processes_runs_the_loop(tmp_path: Path) -> None:
+    run_dir = tmp_path / "ddp"
+    command = [
+        str(Path(sys.executable).parent / "alseg"), "run", "debug=tiny", "trainer.accelerator=cpu",
+        "trainer.devices=2", "trainer.strategy=ddp_find_unused_parameters_true", f"hydra.run.dir={run_dir}",
+    ]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = read_rows(run_dir / "cycles.csv")
+    assert [row["cost_images"] for row in rows] == [4, 8, 12]
+    child_log = (run_dir / "train_ddp_process_1.log").read_text()
+    assert "cycle  2 |    12.0 images" in child_log  # rank 1 ran every cycle with the same state
