@@ -7,6 +7,7 @@ repeats exactly what an uninterrupted one does.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -119,6 +120,9 @@ class Experiment:
         self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
         self.strategy: Strategy = build(cfg.strategy)
         self.data: DataSplits = build(cfg.dataset.splits)
+        if self.budget.unit == "images" and self.budget.per_cycle < 1:  # a fraction of the pool
+            share = math.ceil(self.budget.per_cycle * len(self.data.train))
+            self.budget = dataclasses.replace(self.budget, per_cycle=share)
         self.augment = Augmentation(**cfg.dataset.get("augment", {}))
         boxes = build(cfg.regions).boxes(*self.data.train.image_size)
         self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
@@ -257,6 +261,8 @@ class Experiment:
             LabelledImages(self.data.train, self.oracle, images, self.augment),
             batch_size=train_cfg.batch_size,
             shuffle=True,
+            drop_last=len(images) > train_cfg.batch_size
+            and len(images) % train_cfg.batch_size == 1,  # batch norm
             num_workers=train_cfg.num_workers,
             persistent_workers=train_cfg.num_workers > 0,
         )

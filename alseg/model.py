@@ -13,6 +13,7 @@ from torch import nn
 
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
+from alseg.fcn import Fcn8s
 
 
 def build_network(
@@ -45,8 +46,20 @@ def build_network(
         )
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
-    if head_dropout > 0:
-        network.segmentation_head = nn.Sequential(nn.Dropout2d(head_dropout), network.segmentation_head)
+    return with_head_dropout(network, head_dropout)
+
+
+def build_fcn8s(
+    num_classes: int, width: float = 1.0, channels: int = 64, head_dropout: float = 0.0
+) -> nn.Module:
+    """FCN-8s with VGG-16 widths scaled by `width` (see `alseg.fcn`), trained from scratch."""
+    return with_head_dropout(Fcn8s(num_classes, width, channels), head_dropout)
+
+
+def with_head_dropout(network: nn.Module, p: float) -> nn.Module:
+    """Put channel dropout with probability `p` (if > 0) before the network's segmentation head."""
+    if p > 0:
+        network.segmentation_head = nn.Sequential(nn.Dropout2d(p), network.segmentation_head)
     return network
 
 
