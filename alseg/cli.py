@@ -10,6 +10,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alseg.errors import AlsegError
@@ -34,8 +35,13 @@ def _run_task(cfg: DictConfig) -> None:
     for name in ("pytorch_lightning", "lightning_fabric"):
         logging.getLogger(name).setLevel(logging.WARNING)
 
+    hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN and "group" in cfg.logger:
+        # W&B: one group per sweep, each run named by its overrides, unless the config says otherwise.
+        cfg.logger.group = cfg.logger.group or Path(hydra_cfg.sweep.dir).name
+        cfg.logger.name = cfg.logger.name or hydra_cfg.job.override_dirname or None
     try:
-        run(cfg, HydraConfig.get().runtime.output_dir)
+        run(cfg, hydra_cfg.runtime.output_dir)
     except AlsegError as error:
         log.error("error: %s", error)
         sys.exit(2)

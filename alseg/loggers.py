@@ -62,6 +62,7 @@ def wandb_logger(
     entity: str | None = None,
     group: str | None = None,
     mode: str = "auto",
+    name: str | None = None,
 ) -> FinishingWandbLogger:
     """A W&B logger whose cycle metrics use labelling cost as their x-axis.
 
@@ -72,7 +73,9 @@ def wandb_logger(
         raise AlsegError(f"logger.mode must be one of {list(WANDB_MODES)} (got {mode!r}).")
     if mode == "auto":
         mode = "online" if has_wandb_login() else "offline"
-    logger = FinishingWandbLogger(project=project, entity=entity, group=group, save_dir=save_dir, mode=mode)
+    logger = FinishingWandbLogger(
+        project=project, entity=entity, group=group, name=name, save_dir=save_dir, mode=mode
+    )
     run = logger.experiment
     run.define_metric("cost_images")
     for prefix in ("val_*", "test_*", "labelled_fraction", "cost_*"):
@@ -112,22 +115,33 @@ def _records(path: Path) -> list[bytes]:
     return records
 
 
-def read_wandb_history(run_dir: Path) -> list[dict[str, float]]:
-    """The logged rows of a W&B run directory (offline or synced), in logging order."""
+def _parsed_records(run_dir: Path) -> list[Any]:
+    """The parsed records of a W&B run directory's transaction log."""
     from wandb.proto import wandb_internal_pb2
 
     files = sorted(Path(run_dir).glob("run-*.wandb"))
     if not files:
         raise AlsegError(f"{run_dir} holds no W&B run file (run-*.wandb).")
-    rows = []
+    records = []
     for raw in _records(files[0]):
         record = wandb_internal_pb2.Record()  # type: ignore[attr-defined]
         record.ParseFromString(raw)
-        if record.WhichOneof("record_type") == "history":
-            rows.append(
-                {
-                    item.key or ".".join(item.nested_key): json.loads(item.value_json)
-                    for item in record.history.item
-                }
-            )
-    return rows
+        records.append(record)
+    return records
+
+
+def read_wandb_history(run_dir: Path) -> list[dict[str, float]]:
+    """The logged rows of a W&B run directory (offline or synced), in logging order."""
+    return [
+        {item.key or ".".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+        for record in _parsed_records(run_dir)
+        if record.WhichOneof("record_type") == "history"
+    ]
+
+
+def read_wandb_run(run_dir: Path) -> dict[str, str]:
+    """The group and display name a W&B run directory was logged under."""
+    for record in _parsed_records(run_dir):
+        if record.WhichOneof("record_type") == "run":
+            return {"group": record.run.run_group, "name": record.run.display_name}
+    raise AlsegError(f"{run_dir} holds no W&B run record.")

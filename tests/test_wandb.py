@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from alseg.errors import AlsegError
-from alseg.loggers import has_wandb_login, read_wandb_history
+from alseg.loggers import has_wandb_login, read_wandb_history, read_wandb_run
 
 
 def test_offline_wandb_run_records_every_cycle(
@@ -34,3 +37,19 @@ def test_a_file_that_is_not_a_wandb_log_is_refused(tmp_path: Path) -> None:
     (tmp_path / "run-x.wandb").write_bytes(b"not a log")
     with pytest.raises(AlsegError, match="not a W&B run file"):
         read_wandb_history(tmp_path)
+
+
+def test_runs_of_a_sweep_share_a_wandb_group(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep_2026"
+    command = [
+        str(Path(sys.executable).parent / "alseg"), "run", "-m", "debug=tiny", "budget.cycles=1",
+        "logger=wandb", "logger.mode=offline", "seed=0,1", f"hydra.sweep.dir={sweep}",
+    ]  # fmt: skip
+    env = {**os.environ, "HOME": str(tmp_path), "WANDB_SILENT": "true"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = sorted(sweep.glob("*/wandb/offline-run-*"))
+    infos = [read_wandb_run(run) for run in runs]
+    assert [info["group"] for info in infos] == ["sweep_2026", "sweep_2026"]
+    names = sorted(info["name"] for info in infos)  # the overrides, as the sweep's subfolders
+    assert names == sorted(run.parents[1].name for run in runs) and names[0].endswith("seed=0")
