@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,13 +95,22 @@ class ActiveLearningCallback(pl.Callback):
         timer = PhaseTimer(outcome.seconds)
         timer.last = self._fit_start
         timer.lap("train")
-        for split, loader in self.eval_loaders.items():
-            outcome.metrics[split] = evaluate(pl_module, loader, self.num_classes, pl_module.device)
+        # Inference in the Trainer's precision (autocast under bf16-mixed or 16-mixed).
+        inference_precision = trainer.precision_plugin.forward_context
+        with inference_precision():
+            for split, loader in self.eval_loaders.items():
+                outcome.metrics[split] = evaluate(pl_module, loader, self.num_classes, pl_module.device)
         timer.lap("evaluate")
         if self.acquisition is not None:
-            outcome.queried = self._acquire(pl_module, self.acquisition, timer)
+            outcome.queried = self._acquire(pl_module, self.acquisition, timer, inference_precision)
 
-    def _acquire(self, pl_module: SegmentationModule, acq: Acquisition, timer: PhaseTimer) -> np.ndarray:
+    def _acquire(
+        self,
+        pl_module: SegmentationModule,
+        acq: Acquisition,
+        timer: PhaseTimer,
+        inference_precision: Callable[[], AbstractContextManager],
+    ) -> np.ndarray:
         oracle, strategy = acq.oracle, acq.strategy
         context = AcquisitionContext(
             cycle=acq.cycle,
@@ -122,16 +132,17 @@ class ActiveLearningCallback(pl.Callback):
             for member in range(strategy.ensemble_size)
         ]
         timer.lap("auxiliary")
-        scores = score_pool(
-            pl_module.network,
-            context.pool,
-            oracle.state,
-            strategy,
-            acq.batch_size,
-            pl_module.device,
-            self.progress,
-            members,
-        )
+        with inference_precision():
+            scores = score_pool(
+                pl_module.network,
+                context.pool,
+                oracle.state,
+                strategy,
+                acq.batch_size,
+                pl_module.device,
+                self.progress,
+                members,
+            )
         timer.lap("score")
         queried = np.zeros((0, 2), dtype=np.int64)
         if is_main():  # under DDP rank 0 decides and hands its new state to every rank

@@ -285,6 +285,8 @@ class Experiment:
 
     def _build_module(self, cycle: int, fresh: bool = False) -> SegmentationModule:
         network = build(self.cfg.model.network, num_classes=self.data.num_classes)
+        if self.cfg.model.get("channels_last", False):
+            network = network.to(memory_format=torch.channels_last)
         if cycle > 0 and not fresh and not self.cfg.train.reinit:
             network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
         train = self.cfg.train

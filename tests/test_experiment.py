@@ -169,3 +169,16 @@ def test_resuming_with_another_config_is_refused(make_cfg, tmp_path) -> None:
     run(make_cfg("debug=tiny", "budget.cycles=1"), tmp_path)
     with pytest.raises(AlsegError, match="different config"):
         run(make_cfg("debug=tiny", "budget.cycles=1", "seed=3"), tmp_path)
+
+
+@pytest.mark.parametrize("strategy", ["entropy", "vote_entropy"])
+def test_bf16_and_channels_last_train_evaluate_and_score(run_tiny, strategy: str) -> None:
+    full, _ = run_tiny(f"strategy={strategy}", "budget.cycles=1")
+    mixed, run_dir = run_tiny(
+        f"strategy={strategy}", "budget.cycles=1", "trainer.precision=bf16-mixed", "model.channels_last=true"
+    )
+    assert [row["cost_images"] for row in mixed] == [row["cost_images"] for row in full]
+    assert all(0 < row["test_miou"] <= 1 for row in mixed)
+    assert mixed[0]["test_miou"] != full[0]["test_miou"]  # the lower precision really ran
+    weights = torch.load(run_dir / "checkpoints" / "cycle_001.pt", weights_only=True)
+    assert weights["encoder.conv1.weight"].is_contiguous(memory_format=torch.channels_last)
