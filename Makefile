@@ -39,7 +39,8 @@ format: $(STAMP)  ## apply ruff formatting and fixes
 typecheck: $(STAMP)  ## mypy on the package
 	$(BIN)/mypy alseg
 
-bench: $(STAMP)  ## run the benchmarks in scripts/bench_*.py
+bench: $(STAMP)  ## run the benchmarks in scripts/bench_*.py (installs baal for the MC comparison)
+	$(BIN)/pip install --quiet -e ".[dev,bench]"
 	@for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:  ## remove the virtual environment and caches

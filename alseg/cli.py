@@ -58,7 +58,7 @@ def run_command(overrides: list[str]) -> None:
 def _add_curve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="run directories, sweep directories or W&B run directories")
     parser.add_argument("--cost", default="images", choices=["images", "pixels", "regions", "clicks"])
-    parser.add_argument("--metric", default="miou", choices=["miou", "dice", "pixel_acc"])
+    parser.add_argument("--metric", default="miou", choices=["miou", "dice", "pixel_acc", "object_f1"])
 
 
 def plot_command(args: argparse.Namespace) -> None:

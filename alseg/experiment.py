@@ -60,7 +60,7 @@ class LabelledImages(Dataset):
 
 
 class EvaluationImages(Dataset):
-    """A fully labelled evaluation split (val or test)."""
+    """A fully labelled evaluation split (val or test), with its instances when it has them."""
 
     def __init__(self, split: SegmentationDataset) -> None:
         self.split = split
@@ -68,8 +68,11 @@ class EvaluationImages(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.split.image(index), self.split.target(index)
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        item = self.split.image(index), self.split.target(index)
+        if hasattr(self.split, "instances"):  # ground-truth objects for the object-level F1
+            return *item, torch.from_numpy(self.split.instances(index))
+        return item
 
 
 @dataclass(frozen=True)
@@ -297,13 +300,9 @@ class Experiment:
         row: Row = {"cycle": cycle, "strategy": self.strategy.name, "seed": self.seed, **trained_on}
         for split, metrics in outcome.metrics.items():
             for key, value in metrics.items():
-                if key == "class_iou":
-                    row.update(
-                        {
-                            f"{split}_iou_{name}": v
-                            for name, v in zip(self.data.class_names, value, strict=True)
-                        }
-                    )
+                if key.startswith("class_"):  # class_iou -> test_iou_<class>, class_dice -> ...
+                    per_class = zip(self.data.class_names, value, strict=True)
+                    row.update({f"{split}_{key.removeprefix('class_')}_{name}": v for name, v in per_class})
                 else:
                     row[f"{split}_{key}"] = value
         row["queried_units"] = len(outcome.queried)

@@ -22,7 +22,7 @@ from alseg.results import Row, format_table, read_rows
 
 log = logging.getLogger("alseg")
 
-METRICS = ("miou", "dice", "pixel_acc")
+METRICS = ("miou", "dice", "pixel_acc", "object_f1")
 REFERENCE_SHARE = 0.95
 
 

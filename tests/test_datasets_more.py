@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
+from torch.utils.data import DataLoader
 
 from alseg.costs import contour_clicks, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
@@ -18,6 +20,8 @@ from alseg.data.glas import glas_splits
 from alseg.data.synthetic import render_image
 from alseg.data.voc import voc_splits
 from alseg.errors import AlsegError
+from alseg.experiment import EvaluationImages
+from alseg.metrics import evaluate
 from alseg.pool import CostLedger, LabelState, Oracle, WholeImage
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "samples"
@@ -139,9 +143,31 @@ def test_glas_layout_is_binary_from_instance_ids(tmp_path: Path) -> None:
     assert [len(s) for s in (splits.train, splits.val, splits.test)] == [2, 2, 2]
     target = splits.test.target(1).numpy()
     assert set(np.unique(target).tolist()) == {0, 1} and target[12, 15] == 1
+    assert set(np.unique(splits.test.instances(1)).tolist()) == {0, 1, 7}  # instances kept for F1
+    perfect = evaluate(
+        OraclePredictor(splits.test),
+        DataLoader(EvaluationImages(splits.test), batch_size=2),
+        2,
+        torch.device("cpu"),
+    )
+    assert perfect["object_f1"] == 1.0 and perfect["miou"] == 1.0
     (tmp_path / "testB_2_anno.bmp").unlink()
     with pytest.raises(AlsegError, match="has no label"):
         glas_splits(str(tmp_path))
+
+
+class OraclePredictor(torch.nn.Module):
+    """Predicts each image's true labels (the images of a split are told apart by index)."""
+
+    def __init__(self, split) -> None:
+        super().__init__()
+        self.split = split
+        self.calls = 0
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        targets = torch.stack([self.split.target(self.calls + i) for i in range(len(images))])
+        self.calls += len(images)
+        return torch.nn.functional.one_hot(targets, 2).permute(0, 3, 1, 2).float()
 
 
 def contour_to_exact_ratio(labels: list[np.ndarray], polygons: list[list], boxes: np.ndarray) -> float:

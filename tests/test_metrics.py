@@ -8,7 +8,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from alseg.data.base import IGNORE_INDEX
-from alseg.metrics import evaluate, scores_from_confusion
+from alseg.metrics import evaluate, f1_from_counts, object_counts, scores_from_confusion
 
 
 def numpy_scores(pred: np.ndarray, target: np.ndarray, classes: int) -> dict:
@@ -55,3 +55,28 @@ def test_absent_class_is_left_out_of_the_mean() -> None:
     assert np.isnan(scores["class_iou"][2])
     assert scores["miou"] == pytest.approx((5 / 7 + 3 / 5) / 2)
     assert scores["pixel_acc"] == pytest.approx(8 / 10)
+
+
+def glands() -> np.ndarray:
+    instances = np.zeros((12, 12), dtype=np.int64)
+    instances[1:5, 1:5] = 3  # 16 pixels
+    instances[7:11, 7:11] = 9  # 16 pixels
+    return instances
+
+
+def test_object_f1_hand_cases() -> None:
+    truth = glands()
+    exact = truth > 0
+    assert object_counts(exact, truth).tolist() == [2, 0, 0]
+    one_and_noise = truth == 3
+    one_and_noise[0, 10] = True  # a blob on background
+    assert object_counts(one_and_noise, truth).tolist() == [1, 1, 1]
+    assert f1_from_counts(object_counts(one_and_noise, truth)) == pytest.approx(2 / (2 + 1 + 1))
+    small = np.zeros_like(exact)
+    small[1:3, 1:5] = True  # half of gland 3: not more than half
+    assert object_counts(small, truth).tolist() == [0, 1, 2]
+    bridged = exact.copy()
+    bridged[4:8, 4:8] = True  # one component over both glands: matches one, the other is missed
+    assert object_counts(bridged, truth).tolist() == [1, 0, 1]
+    assert object_counts(np.zeros_like(exact), truth).tolist() == [0, 0, 2]
+    assert f1_from_counts(np.zeros(3, dtype=np.int64)) == 0.0

@@ -53,7 +53,7 @@ def require_root(root: str | Path, dataset: str, hint: str) -> Path:
     return path
 
 
-def _open(path: Path, mode: str) -> Image.Image:
+def open_image(path: Path, mode: str) -> Image.Image:
     try:
         with Image.open(path) as image:
             image.load()
@@ -123,7 +123,7 @@ class LabelledFiles:
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[index]
-        image, label = _open(image_path, "RGB"), _open(label_path, "")
+        image, label = open_image(image_path, "RGB"), open_image(label_path, "")
         if label.mode not in ("L", "P", "I;16", "I"):
             label = label.convert("L")
         if image.size != label.size:

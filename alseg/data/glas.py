@@ -5,8 +5,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
+from PIL import Image
+
 from alseg.data.base import DataSplits
-from alseg.data.files import LabelledFiles, checked_pair, label_lookup, pixel_size, require_root
+from alseg.data.files import (
+    LabelledFiles,
+    checked_pair,
+    label_lookup,
+    open_image,
+    pixel_size,
+    require_root,
+)
 from alseg.errors import AlsegError
 
 GLAS_HINT = (
@@ -15,7 +25,17 @@ GLAS_HINT = (
 )
 
 
-def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+class GlasFiles(LabelledFiles):
+    """GlaS images whose annotations also give the gland instances for the object-level F1."""
+
+    def instances(self, index: int) -> np.ndarray:
+        """Instance ids (0: background) of one image, resized to `image_size` (nearest)."""
+        height, width = self.image_size
+        annotation = open_image(self.pairs[index][1], "").resize((width, height), Image.Resampling.NEAREST)
+        return np.asarray(annotation, dtype=np.int64)
+
+
+def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str | None) -> GlasFiles:
     pattern = re.compile(rf"{prefix}_\d+\.bmp")
     images = sorted(p for p in root.glob(f"{prefix}_*.bmp") if pattern.fullmatch(p.name))
     if not images:
@@ -26,7 +46,7 @@ def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str |
         pairs.append(checked_pair(image, label))
     # Annotations hold gland instance ids: any non-zero value is gland.
     lookup = label_lookup({0: 0, **dict.fromkeys(range(1, 256), 1)})
-    return LabelledFiles(
+    return GlasFiles(
         pairs, ("background", "gland"), size, lookup, unannotated_classes=(0,), cache_dir=cache_dir
     )
 
