@@ -117,5 +117,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
 
 
-if __name__ == "__main__":  # a DDP child process: `python .../alseg/cli.py overrides...`
-    run_command(sys.argv[1:])
+if __name__ == "__main__":
+    # `python -m alseg.cli run ...` is the `alseg` command; a DDP child process re-runs this
+    # file with the overrides alone (`python .../alseg/cli.py key=value ...`).
+    if sys.argv[1:2] and "=" in sys.argv[1]:
+        run_command(sys.argv[1:])
+    else:
+        main()
