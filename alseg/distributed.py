@@ -27,7 +27,7 @@ def is_main() -> bool:
     before the process group starts (a DDP child knows its rank before its first fit)."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank() == 0
-    return rank_zero_only.rank == 0
+    return getattr(rank_zero_only, "rank", 0) == 0
 
 
 def barrier() -> None:

@@ -59,7 +59,8 @@ def build_fcn8s(
 def with_head_dropout(network: nn.Module, p: float) -> nn.Module:
     """Put channel dropout with probability `p` (if > 0) before the network's segmentation head."""
     if p > 0:
-        network.segmentation_head = nn.Sequential(nn.Dropout2d(p), network.segmentation_head)
+        head = network.get_submodule("segmentation_head")
+        network.segmentation_head = nn.Sequential(nn.Dropout2d(p), head)
     return network
 
 
@@ -133,7 +134,8 @@ def head_committee(head: nn.Module, decoded: torch.Tensor, passes: int) -> torch
     product. The masks are drawn as `nn.Dropout2d` draws them: the same seed gives the same
     committee as running the head (or the whole network) `passes` times.
     """
-    dropout, (conv, *after) = head
+    dropout, smp_head = list(head.children())
+    conv, *after = list(smp_head.children())
     if not isinstance(dropout, nn.Dropout2d) or not isinstance(conv, nn.Conv2d) or conv.groups != 1:
         raise AlsegError("mc_mode 'head' needs the head of build_network (Dropout2d, then a convolution).")
     batch, channels, height, width = decoded.shape
