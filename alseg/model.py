@@ -152,7 +152,7 @@ def head_committee(head: nn.Module, decoded: torch.Tensor, passes: int) -> torch
         responses = responses.unflatten(1, (channels, classes))  # (B, channels, C, H', W')
         logits = torch.einsum("tbi,bichw->tbchw", masks.flatten(2), responses)
         if conv.bias is not None:
-            logits = logits + conv.bias.view(1, 1, classes, 1, 1)
+            logits += conv.bias.view(1, 1, classes, 1, 1)
     else:
         logits = torch.stack([conv(decoded * mask) for mask in masks])
     return nn.Sequential(*after)(logits.flatten(0, 1)).unflatten(0, (passes, batch))  # upsampling, activation

@@ -35,9 +35,26 @@ def vote_entropy(committee: torch.Tensor) -> torch.Tensor:
     """Query-by-committee vote entropy -sum_c V(c)/T log V(c)/T over committee probabilities
     or logits (T, B, C, H, W), where V(c) counts the members whose argmax is c."""
     members, classes = committee.shape[0], committee.shape[2]
-    labels = class_argmax(committee)
-    share = torch.stack([(labels == c).sum(dim=0) for c in range(classes)]).to(committee.dtype) / members
+    share = vote_counts(class_argmax(committee), classes).to(committee.dtype) / members
     return -torch.special.xlogy(share, share).sum(dim=0)
+
+
+def vote_counts(labels: torch.Tensor, classes: int) -> torch.Tensor:
+    """Votes (C, B, H, W) per class of member labels (T, B, H, W).
+
+    Each member's vote is a bit field of an int64 (`bits` per class, enough to count T), so
+    one sum over members counts several classes at once; then the fields are unpacked."""
+    bits = labels.shape[0].bit_length()
+    per_word, field = 63 // bits, (1 << bits) - 1
+    index = labels.long()
+    counts = []
+    for start in range(0, classes, per_word):
+        group = range(start, min(start + per_word, classes))
+        codes = torch.zeros(max(classes, 256), dtype=torch.int64, device=labels.device)
+        codes[start : group.stop] = 1 << (bits * torch.arange(len(group), device=labels.device))
+        packed = codes[index].sum(dim=0)
+        counts += [(packed >> (bits * k)) & field for k in range(len(group))]
+    return torch.stack(counts)
 
 
 def class_argmax(committee: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from alseg.selection import (
     non_maximum_suppression,
 )
 from alseg.strategies.cereals import normalise
-from alseg.uncertainty import class_argmax, committee_variance, vote_entropy
+from alseg.uncertainty import class_argmax, committee_variance, vote_counts, vote_entropy
 
 
 def one_hot_committee(votes: list[int], classes: int = 3) -> torch.Tensor:
@@ -155,3 +155,10 @@ def test_normalise_scales_finite_values_only() -> None:
     values = np.array([2.0, 4.0, -np.inf, 3.0])
     np.testing.assert_allclose(normalise(values), [0.0, 1.0, -np.inf, 0.5])
     np.testing.assert_allclose(normalise(np.array([5.0, 5.0])), [0.0, 0.0])
+
+
+@pytest.mark.parametrize(("members", "classes"), [(3, 4), (20, 19), (70, 12), (1, 1)])
+def test_vote_counts_match_per_class_counting(members: int, classes: int) -> None:
+    labels = torch.from_numpy(np.random.default_rng(members).integers(0, classes, size=(members, 2, 5, 7)))
+    expected = torch.stack([(labels == c).sum(dim=0) for c in range(classes)])
+    assert torch.equal(vote_counts(labels.to(torch.uint8), classes), expected)
