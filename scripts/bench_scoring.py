@@ -20,6 +20,7 @@ from benchlib import compose_cfg, print_table, save, seconds
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.experiment import build
+from alseg.model import dropout_active
 from alseg.pool import Grid, LabelState, WholeImage
 from alseg.scoring import pool_batches, score_pool
 from alseg.strategies.uncertainty import UncertaintySampling, VoteEntropySampling
@@ -28,15 +29,16 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 def baal_entropy(network: torch.nn.Module, batches: list[torch.Tensor], passes: int) -> np.ndarray:
-    """baal's MC-dropout predictions and its Entropy heuristic (mean over pixels)."""
+    """baal's MC-dropout predictions and its Entropy heuristic (mean over pixels). baal's
+    MCDropoutModule patches nn.Dropout only, so the head's Dropout2d is kept active instead."""
     from baal.active.heuristics import Entropy
-    from baal.bayesian.dropout import MCDropoutModule
     from baal.modelwrapper import ModelWrapper, TrainingArgs
 
-    wrapper = ModelWrapper(MCDropoutModule(network), TrainingArgs(use_cuda=batches[0].is_cuda))
+    wrapper = ModelWrapper(network, TrainingArgs(use_cuda=batches[0].is_cuda))
     heuristic = Entropy(reduction="mean")
-    scores = [heuristic.get_uncertainties(wrapper.predict_on_batch(b, iterations=passes)) for b in batches]
-    return np.concatenate(scores)
+    with dropout_active(network):
+        predictions = [wrapper.predict_on_batch(b, iterations=passes) for b in batches]
+    return np.concatenate([heuristic.get_uncertainties(p) for p in predictions])
 
 
 def main() -> None:
