@@ -48,7 +48,7 @@ class InformationDensity(Strategy):
         assert scores.descriptors is not None
         unlabelled = context.state.unlabelled_images()
         pool = scores.descriptors[unlabelled]
-        density = np.zeros(len(scores.descriptors), dtype=np.float32)
+        density = np.ones(len(scores.descriptors), dtype=np.float32)  # labelled: -inf either way
         density[unlabelled] = mean_similarity(pool, pool, self.block).clamp(min=0).numpy()
         return rank_by_score(scores.score * density[:, None] ** self.beta)
 
