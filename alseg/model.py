@@ -24,14 +24,16 @@ def build_network(
     encoder_depth: int = 5,
     decoder_channels: Sequence[int] | None = None,
     head_dropout: float = 0.0,
+    head_dropout_kind: str = "element",
 ) -> nn.Module:
     """An smp network by name (Unet, FPN, DeepLabV3Plus, ...) that outputs logits (B, C, H, W).
 
     `encoder_weights` is None by default so nothing downloads; "imagenet" loads pretrained
-    weights for users with a network. `head_dropout` > 0 puts channel-wise dropout (a whole
-    feature map dropped per image, as `nn.Dropout2d`) before the segmentation head: MC dropout
-    then needs the encoder and decoder only once per image, and the head's convolution only
-    once per channel (see `head_committee`).
+    weights for users with a network. `head_dropout` > 0 puts dropout before the segmentation
+    head, so that MC dropout runs the encoder and decoder once per image: element-wise
+    (`nn.Dropout`), or channel-wise (`head_dropout_kind: channel`, `nn.Dropout2d`), with which
+    the head's convolution runs once per channel for the whole committee (see
+    `head_committee`).
     """
     kwargs: dict = {"encoder_depth": encoder_depth}
     if decoder_channels is not None:
@@ -46,21 +48,32 @@ def build_network(
         )
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
-    return with_head_dropout(network, head_dropout)
+    return with_head_dropout(network, head_dropout, head_dropout_kind)
 
 
 def build_fcn8s(
-    num_classes: int, width: float = 1.0, channels: int = 64, head_dropout: float = 0.0
+    num_classes: int,
+    width: float = 1.0,
+    channels: int = 64,
+    head_dropout: float = 0.0,
+    head_dropout_kind: str = "element",
 ) -> nn.Module:
     """FCN-8s with VGG-16 widths scaled by `width` (see `alseg.fcn`), trained from scratch."""
-    return with_head_dropout(Fcn8s(num_classes, width, channels), head_dropout)
+    return with_head_dropout(Fcn8s(num_classes, width, channels), head_dropout, head_dropout_kind)
 
 
-def with_head_dropout(network: nn.Module, p: float) -> nn.Module:
-    """Put channel dropout with probability `p` (if > 0) before the network's segmentation head."""
+HEAD_DROPOUT_KINDS = {"element": nn.Dropout, "channel": nn.Dropout2d}
+
+
+def with_head_dropout(network: nn.Module, p: float, kind: str = "element") -> nn.Module:
+    """Put dropout of the given kind with probability `p` (if > 0) before the segmentation head."""
+    if kind not in HEAD_DROPOUT_KINDS:
+        raise AlsegError(
+            f"model.network.head_dropout_kind must be one of {list(HEAD_DROPOUT_KINDS)} (got {kind!r})."
+        )
     if p > 0:
         head = network.get_submodule("segmentation_head")
-        network.segmentation_head = nn.Sequential(nn.Dropout2d(p), head)
+        network.segmentation_head = nn.Sequential(HEAD_DROPOUT_KINDS[kind](p), head)
     return network
 
 
@@ -127,17 +140,35 @@ RESPONSES_LIMIT = 2**28
 
 
 def head_committee(head: nn.Module, decoded: torch.Tensor, passes: int) -> torch.Tensor:
-    """Logits (T, B, C, H, W) of `passes` draws of the head `Sequential(Dropout2d, smp head)`.
+    """Logits (T, B, C, H, W) of `passes` draws of the head `Sequential(dropout, smp head)`.
 
-    Channel dropout before a convolution is a masked sum of the convolution's per-channel
-    responses, so the responses are computed once and each member is one small matrix
-    product. The masks are drawn as `nn.Dropout2d` draws them: the same seed gives the same
-    committee as running the head (or the whole network) `passes` times.
+    Element-wise dropout reruns the head on the decoder output once per member. Channel
+    dropout before a convolution is a masked sum of the convolution's per-channel responses,
+    so the responses are computed once and each member is one small matrix product; its
+    masks are drawn as `nn.Dropout2d` draws them. Either way the same seed gives the same
+    committee as running the whole network `passes` times.
     """
     dropout, smp_head = list(head.children())
     conv, *after = list(smp_head.children())
-    if not isinstance(dropout, nn.Dropout2d) or not isinstance(conv, nn.Conv2d) or conv.groups != 1:
-        raise AlsegError("mc_mode 'head' needs the head of build_network (Dropout2d, then a convolution).")
+    if (
+        not isinstance(dropout, nn.Dropout | nn.Dropout2d)
+        or not isinstance(conv, nn.Conv2d)
+        or conv.groups != 1
+    ):
+        raise AlsegError("mc_mode 'head' needs the head of build_network (dropout, then a convolution).")
+    batch = decoded.shape[0]
+    if isinstance(dropout, nn.Dropout):
+        with dropout_active(dropout):
+            logits = torch.stack([conv(dropout(decoded)) for _ in range(passes)])
+    else:
+        logits = _channel_dropout_committee(dropout, conv, decoded, passes)
+    return nn.Sequential(*after)(logits.flatten(0, 1)).unflatten(0, (passes, batch))  # upsampling, activation
+
+
+def _channel_dropout_committee(
+    dropout: nn.Dropout2d, conv: nn.Conv2d, decoded: torch.Tensor, passes: int
+) -> torch.Tensor:
+    """Logits (T, B, C, H, W) of conv(Dropout2d(decoded)) for `passes` masks."""
     batch, channels, height, width = decoded.shape
     keep = 1.0 - dropout.p
     masks = (
@@ -155,7 +186,7 @@ def head_committee(head: nn.Module, decoded: torch.Tensor, passes: int) -> torch
             logits += conv.bias.view(1, 1, classes, 1, 1)
     else:
         logits = torch.stack([conv(decoded * mask) for mask in masks])
-    return nn.Sequential(*after)(logits.flatten(0, 1)).unflatten(0, (passes, batch))  # upsampling, activation
+    return logits
 
 
 LR_SCHEDULES = ("cosine", "constant")

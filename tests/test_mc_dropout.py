@@ -10,14 +10,10 @@ from alseg.errors import AlsegError
 from alseg.model import build_network, mc_dropout_committee
 
 
-def network(head_dropout: float, arch: str = "Unet") -> torch.nn.Module:
+def network(head_dropout: float, arch: str = "Unet", kind: str = "channel") -> torch.nn.Module:
     torch.manual_seed(0)
-    if arch == "Unet":
-        net = build_network(
-            arch, "resnet18", 4, encoder_depth=3, decoder_channels=[16, 8, 4], head_dropout=head_dropout
-        )
-    else:
-        net = build_network(arch, "resnet18", 4, encoder_depth=5, head_dropout=head_dropout)
+    shape = {"encoder_depth": 3, "decoder_channels": [16, 8, 4]} if arch == "Unet" else {"encoder_depth": 5}
+    net = build_network(arch, "resnet18", 4, head_dropout=head_dropout, head_dropout_kind=kind, **shape)
     return net.eval()
 
 
@@ -29,9 +25,10 @@ def committees(net: torch.nn.Module, images: torch.Tensor, passes: int) -> tuple
     return head, full
 
 
+@pytest.mark.parametrize("kind", ["element", "channel"])
 @torch.inference_mode()
-def test_head_and_full_committees_agree_with_one_seed() -> None:
-    net = network(0.3)
+def test_head_and_full_committees_agree_with_one_seed(kind: str) -> None:
+    net = network(0.3, kind=kind)
     head, full = committees(net, torch.rand(2, 3, 32, 32), 5)
     torch.testing.assert_close(head, full)
     assert head.shape == (5, 2, 4, 32, 32)
@@ -64,7 +61,12 @@ def test_head_committee_loops_when_responses_exceed_the_limit(monkeypatch) -> No
     torch.testing.assert_close(factored, looped)
 
 
-def test_dropout_drops_whole_channels() -> None:
+def test_unknown_dropout_kind_is_refused() -> None:
+    with pytest.raises(AlsegError, match="head_dropout_kind"):
+        network(0.2, kind="spatial")
+
+
+def test_channel_dropout_drops_whole_channels() -> None:
     dropout = network(0.5).segmentation_head[0].train()
     out = dropout(torch.ones(4, 8, 5, 5))
     per_channel = out.flatten(2)
