@@ -53,7 +53,13 @@ def main() -> None:
     device = torch.device(args.device)
 
     pool = synthetic_splits(train=args.pool, val=1, test=1, size=args.size).train
-    network = build(compose_cfg().model.network, num_classes=6).to(device).eval()
+    networks = {  # the same weights; the head's dropout is element-wise or channel-wise
+        kind: build(compose_cfg(f"model.network.head_dropout_kind={kind}").model.network, num_classes=6)
+        for kind in ("element", "channel")
+    }
+    networks["channel"].load_state_dict(networks["element"].state_dict())
+    network = networks["element"].to(device).eval()
+    networks["channel"].to(device).eval()
     side = args.size
     states = {
         "image": LabelState(args.pool, WholeImage().boxes(side, side), (side, side)),
@@ -68,8 +74,9 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def scoring(strategy, regions: str):
-        return lambda: score_pool(network, pool, states[regions], strategy, args.batch_size, device, False)
+    def scoring(strategy, regions: str, kind: str = "element"):
+        net = networks[kind]
+        return lambda: score_pool(net, pool, states[regions], strategy, args.batch_size, device, False)
 
     base = seconds(bare, args.repeat)
     rows = [
@@ -91,11 +98,17 @@ def main() -> None:
         "entropy per grid region",
         seconds(scoring(UncertaintySampling("entropy", "entropy"), "grid 4x4"), args.repeat),
     )
-    for mode, label in (("head", "encoder once"), ("full", "naive loop")):
+    for mode, kind, label in (
+        ("head", "channel", "encoder once, channel dropout"),
+        ("head", "element", "encoder once, element dropout"),
+        ("full", "element", "naive loop of full passes"),
+    ):
         strategy = VoteEntropySampling("vote_entropy", args.passes, mode)
-        add(f"vote entropy, MC x{args.passes} ({label})", seconds(scoring(strategy, "image"), 1))
+        add(f"vote entropy, MC x{args.passes} ({label})", seconds(scoring(strategy, "image", kind), 1))
     mc_entropy = UncertaintySampling("entropy", "entropy", mc_passes=args.passes, mc_mode="head")
-    add(f"entropy of MC x{args.passes} mean, alseg (head)", seconds(scoring(mc_entropy, "image"), 1))
+    for kind in ("channel", "element"):
+        took = seconds(scoring(mc_entropy, "image", kind), 1)
+        add(f"entropy of MC x{args.passes} mean, alseg ({kind} dropout)", took)
     try:
         batches = [
             images.to(device) for images, _ in pool_batches(pool, everything, args.batch_size, False, "")
