@@ -24,7 +24,7 @@ def build_network(
     encoder_depth: int = 5,
     decoder_channels: Sequence[int] | None = None,
     head_dropout: float = 0.0,
-    head_dropout_kind: str = "element",
+    head_dropout_kind: str = "channel",
 ) -> nn.Module:
     """An smp network by name (Unet, FPN, DeepLabV3Plus, ...) that outputs logits (B, C, H, W).
 
@@ -56,7 +56,7 @@ def build_fcn8s(
     width: float = 1.0,
     channels: int = 64,
     head_dropout: float = 0.0,
-    head_dropout_kind: str = "element",
+    head_dropout_kind: str = "channel",
 ) -> nn.Module:
     """FCN-8s with VGG-16 widths scaled by `width` (see `alseg.fcn`), trained from scratch."""
     return with_head_dropout(Fcn8s(num_classes, width, channels), head_dropout, head_dropout_kind)
@@ -65,7 +65,7 @@ def build_fcn8s(
 HEAD_DROPOUT_KINDS = {"element": nn.Dropout, "channel": nn.Dropout2d}
 
 
-def with_head_dropout(network: nn.Module, p: float, kind: str = "element") -> nn.Module:
+def with_head_dropout(network: nn.Module, p: float, kind: str = "channel") -> nn.Module:
     """Put dropout of the given kind with probability `p` (if > 0) before the segmentation head."""
     if kind not in HEAD_DROPOUT_KINDS:
         raise AlsegError(
