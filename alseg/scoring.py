@@ -82,7 +82,9 @@ def score_pool(
             features_out.append(descriptors(features).float().cpu())
         for name, pixels in strategy.pixel_statistics(prediction).items():
             table = units.setdefault(name, unscored(state))
-            table[indices.numpy()] = reduce_regions(pixels, state.boxes, strategy.reduction).cpu().numpy()
+            table[indices.numpy()] = (
+                reduce_regions(pixels.float(), state.boxes, strategy.reduction).cpu().numpy()
+            )
     network.train(was_training)
     names, width = gather_schema(sorted(units), features_out[0].shape[1] if features_out else 0)
     units = {name: gather_max(units.get(name, unscored(state))) for name in names}

@@ -35,7 +35,8 @@ def vote_entropy(committee: torch.Tensor) -> torch.Tensor:
     """Query-by-committee vote entropy -sum_c V(c)/T log V(c)/T over committee probabilities
     or logits (T, B, C, H, W), where V(c) counts the members whose argmax is c."""
     members, classes = committee.shape[0], committee.shape[2]
-    share = vote_counts(class_argmax(committee), classes).to(committee.dtype) / members
+    dtype = torch.promote_types(committee.dtype, torch.float32)  # bf16 logits count in float32
+    share = vote_counts(class_argmax(committee), classes).to(dtype) / members
     return -torch.special.xlogy(share, share).sum(dim=0)
 
 
