@@ -56,9 +56,9 @@ class CycleOutcome:
 class PhaseTimer:
     """Adds the wall time since the last call to a named phase."""
 
-    def __init__(self, seconds: dict[str, float]) -> None:
+    def __init__(self, seconds: dict[str, float], start: float) -> None:
         self.seconds = seconds
-        self.last = time.perf_counter()
+        self.last = start
 
     def lap(self, phase: str) -> None:
         now = time.perf_counter()
@@ -92,8 +92,7 @@ class ActiveLearningCallback(pl.Callback):
 
     def on_fit_end(self, trainer: pl.Trainer, pl_module: SegmentationModule) -> None:  # type: ignore[override]
         self.outcome = outcome = CycleOutcome({})
-        timer = PhaseTimer(outcome.seconds)
-        timer.last = self._fit_start
+        timer = PhaseTimer(outcome.seconds, start=self._fit_start)
         timer.lap("train")
         # Inference in the Trainer's precision (autocast under bf16-mixed or 16-mixed).
         inference_precision = trainer.precision_plugin.forward_context

@@ -51,7 +51,7 @@ def vote_counts(labels: torch.Tensor, classes: int) -> torch.Tensor:
     counts = []
     for start in range(0, classes, per_word):
         group = range(start, min(start + per_word, classes))
-        codes = torch.zeros(max(classes, 256), dtype=torch.int64, device=labels.device)
+        codes = torch.zeros(256, dtype=torch.int64, device=labels.device)  # one per uint8 label
         codes[start : group.stop] = 1 << (bits * torch.arange(len(group), device=labels.device))
         packed = codes[index].sum(dim=0)
         counts += [(packed >> (bits * k)) & field for k in range(len(group))]

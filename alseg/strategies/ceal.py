@@ -7,8 +7,7 @@ import numpy as np
 import torch
 
 from alseg.errors import AlsegError
-from alseg.model import mc_dropout_committee
-from alseg.scoring import pool_batches
+from alseg.scoring import pool_batches, predict
 from alseg.strategies.base import AcquisitionContext, PoolScores, Prediction, Strategy, rank_by_score
 from alseg.uncertainty import get_measure
 
@@ -89,12 +88,7 @@ class Ceal(Strategy):
         for images, indices in pool_batches(
             context.pool, candidates, context.batch_size, context.progress, "pseudo-labelling"
         ):
-            images = images.to(context.device)
-            if self.mc_passes:
-                probs = mc_dropout_committee(network, images, self.mc_passes, self.mc_mode)[0]
-                probs = probs.float().softmax(dim=2).mean(dim=0)
-            else:
-                probs = network(images).float().softmax(dim=1)
+            probs = predict(network, images.to(context.device), self, [])[0].probs
             confidence = probs.amax(dim=1).mean(dim=(1, 2))
             labels = probs.argmax(dim=1).to(torch.uint8).cpu().numpy()
             for image, label, sure in zip(
