@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--out", default=str(HERE.parent / "bench" / "label_efficiency"))
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument("--no-reference", action="store_true", help="skip the full-supervision run")
     parser.add_argument("--docs", help="also write report and plot under this folder (e.g. docs)")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
@@ -68,7 +69,8 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     common = [f"dataset.root={Path(args.root).resolve()}"]
     timings = []
-    planned = [("full_supervision", 0, FULL_SUPERVISION)] + [
+    planned = [] if args.no_reference else [("full_supervision", 0, FULL_SUPERVISION)]
+    planned += [
         (strategy, int(seed), [f"strategy={strategy}", f"seed={seed}", *PER_STRATEGY.get(strategy, [])])
         for strategy in args.strategies.split(",")
         for seed in args.seeds.split(",")

@@ -21,7 +21,7 @@ TINY_OVERRIDES = {
     "vote_entropy": ["strategy.mc_passes=4"],
     "ceal_melanoma": ["strategy.no_detection=1", "strategy.random=2", "strategy.mc_passes=3"],
     "suggestive": ["strategy.ensemble_size=2"],
-    "cereals": ["budget.per_cycle=60", "strategy.cost_epochs=3"],
+    "cereals": ["budget.per_cycle=60", "strategy.cost_steps=10"],
     "vaal": ["strategy.epochs=1", "strategy.side=32", "strategy.width=8"],
 }
 STRATEGIES = sorted(p.stem for p in (config_dir() / "strategy").glob("*.yaml"))

@@ -42,14 +42,15 @@ class Cereals(Strategy):
         mc_passes: int = 0,
         mc_mode: str = "head",
         nms_threshold: float = 0.0,
-        cost_epochs: int = 30,
+        cost_steps: int = 200,
+        cost_batch_size: int = 8,
         cost_width: int = 16,
     ) -> None:
         super().__init__(name, "mean", mc_passes, mc_mode)
         if cost not in COST_MODES:
             raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
         self.cost, self.nms_threshold = cost, nms_threshold
-        self.cost_epochs, self.cost_width = cost_epochs, cost_width
+        self.cost_steps, self.cost_batch_size, self.cost_width = cost_steps, cost_batch_size, cost_width
         self.cost_model: ClickCostModel | None = None
 
     def prepare(self, context: AcquisitionContext) -> None:
@@ -67,8 +68,9 @@ class Cereals(Strategy):
             clicks,
             context.state.boxes,
             context.device,
-            self.cost_epochs,
-            context.batch_size,
+            self.cost_steps,
+            self.cost_batch_size,
+            context.rng,
         )
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
