@@ -46,7 +46,9 @@ def region_clicks(density: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
     return reduce_regions(density, boxes, "mean") * areas
 
 
-def images_within(images: np.ndarray, per_image: int, memory_limit: int, rng: np.random.Generator) -> np.ndarray:
+def images_within(
+    images: np.ndarray, per_image: int, memory_limit: int, rng: np.random.Generator
+) -> np.ndarray:
     """All images when `per_image` bytes each fit in `memory_limit`, else a sorted random subset that fits."""
     fitting = max(1, memory_limit // per_image)
     return images if len(images) <= fitting else np.sort(rng.choice(images, fitting, replace=False))
@@ -104,8 +106,8 @@ def train_cost_model(
         batch = torch.as_tensor(rng.choice(len(images), min(batch_size, len(images)), replace=False))
         x = inputs[batch].to(device).float()
         predicted = region_clicks(model.density(x), boxes)
-        mask = known[batch].to(device)
-        loss = nn.functional.mse_loss(torch.log1p(predicted[mask]), torch.log1p(target[batch].to(device)[mask]))
+        mask, truth = known[batch].to(device), target[batch].to(device)
+        loss = nn.functional.mse_loss(torch.log1p(predicted[mask]), torch.log1p(truth[mask]))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
