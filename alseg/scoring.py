@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -10,7 +12,7 @@ from tqdm.auto import tqdm
 
 from alseg.data.base import ImageSource
 from alseg.distributed import gather_max, gather_rows, gather_schema, shard
-from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_committee
+from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_chunks
 from alseg.pool import LabelState
 from alseg.strategies.base import PoolScores, Prediction, Strategy
 from alseg.uncertainty import reduce_regions
@@ -39,15 +41,30 @@ def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progre
 
 def predict(
     network: SmpNetwork, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
-) -> tuple[Prediction, list[torch.Tensor]]:
-    """The batch prediction a strategy asked for, and the encoder features of the model."""
+) -> tuple[list[Prediction], list[torch.Tensor]]:
+    """The predictions a strategy asked for, over consecutive chunks of the batch (one chunk
+    unless an MC committee is built in cache-sized chunks), and the model's encoder features."""
     if strategy.mc_passes:
-        committee, features = mc_dropout_committee(network, images, strategy.mc_passes, strategy.mc_mode)
-        return Prediction(images, None, committee), features
+        chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, strategy.mc_mode)
+        return list(_committee_predictions(images, chunks)), features
     features, decoded = encode(network, images)
     if members:
-        return Prediction(images, None, torch.stack([m(images) for m in members])), features
-    return Prediction(images, network.segmentation_head(decoded)), features
+        return [Prediction(images, None, torch.stack([m(images) for m in members]))], features
+    return [Prediction(images, network.segmentation_head(decoded))], features
+
+
+def _committee_predictions(images: torch.Tensor, chunks: Iterator[torch.Tensor]) -> Iterator[Prediction]:
+    """One prediction per committee chunk (T, b, C, H, W), with its b images."""
+    start = 0
+    for committee in chunks:
+        yield Prediction(images[start : start + committee.shape[1]], None, committee)
+        start += committee.shape[1]
+
+
+def pixel_statistics(strategy: Strategy, predictions: Iterable[Prediction]) -> dict[str, torch.Tensor]:
+    """The strategy's per-pixel statistics (B, H, W) of a batch, computed chunk by chunk."""
+    parts = [strategy.pixel_statistics(prediction) for prediction in predictions]
+    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
 
 
 @torch.inference_mode()
@@ -77,10 +94,10 @@ def score_pool(
     was_training = network.training
     network.eval()
     for images, indices in pool_batches(pool, passed, batch_size, progress, "scoring pool"):
-        prediction, features = predict(network, images.to(device), strategy, members or [])
+        predictions, features = predict(network, images.to(device), strategy, members or [])
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
-        for name, pixels in strategy.pixel_statistics(prediction).items():
+        for name, pixels in pixel_statistics(strategy, predictions).items():
             table = units.setdefault(name, unscored(state))
             table[indices.numpy()] = (
                 reduce_regions(pixels.float(), state.boxes, strategy.reduction).cpu().numpy()

@@ -7,7 +7,7 @@ import torch
 
 from alseg import model
 from alseg.errors import AlsegError
-from alseg.model import build_network, mc_dropout_committee
+from alseg.model import build_network, mc_dropout_chunks, mc_dropout_committee
 
 
 def network(head_dropout: float, arch: str = "Unet", kind: str = "channel") -> torch.nn.Module:
@@ -59,6 +59,19 @@ def test_head_committee_loops_when_responses_exceed_the_limit(monkeypatch) -> No
     torch.manual_seed(3)
     looped, _ = mc_dropout_committee(net, images, 4, "head")
     torch.testing.assert_close(factored, looped)
+
+
+@torch.inference_mode()
+def test_chunked_committee_is_the_whole_committee_in_pieces() -> None:
+    net, images = network(0.3), torch.rand(5, 3, 32, 32)
+    torch.manual_seed(5)
+    whole, _ = mc_dropout_committee(net, images, 4, "head")
+    per_image = 4 * 4 * 32 * 32 * 4  # members x classes x pixels x float32
+    torch.manual_seed(5)
+    chunks, _ = mc_dropout_chunks(net, images, 4, "head", chunk_bytes=2 * per_image)
+    chunks = list(chunks)
+    assert [chunk.shape[1] for chunk in chunks] == [2, 2, 1]
+    torch.testing.assert_close(torch.cat(chunks, dim=1), whole)
 
 
 def test_unknown_dropout_kind_is_refused() -> None:

@@ -88,7 +88,8 @@ class Ceal(Strategy):
         for images, indices in pool_batches(
             context.pool, candidates, context.batch_size, context.progress, "pseudo-labelling"
         ):
-            probs = predict(network, images.to(context.device), self, [])[0].probs
+            predictions, _ = predict(network, images.to(context.device), self, [])
+            probs = torch.cat([prediction.probs for prediction in predictions])
             confidence = probs.amax(dim=1).mean(dim=(1, 2))
             labels = probs.argmax(dim=1).to(torch.uint8).cpu().numpy()
             for image, label, sure in zip(
