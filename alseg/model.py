@@ -193,8 +193,8 @@ def head_committee(
     per_image = passes * conv.out_channels * int(np.prod(output_size)) * decoded.element_size()
     step = max(1, chunk_bytes // per_image)
     return (
-        finished(_channel_dropout_committee(conv, decoded[start:end], masks[:, start:end]))
-        for start, end in ((start, start + step) for start in range(0, batch, step))
+        finished(_channel_dropout_committee(conv, decoded[s : s + step], masks[:, s : s + step]))
+        for s in range(0, batch, step)
     )
 
 

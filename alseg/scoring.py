@@ -41,16 +41,17 @@ def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progre
 
 def predict(
     network: SmpNetwork, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
-) -> tuple[list[Prediction], list[torch.Tensor]]:
+) -> tuple[Iterator[Prediction], list[torch.Tensor]]:
     """The predictions a strategy asked for, over consecutive chunks of the batch (one chunk
-    unless an MC committee is built in cache-sized chunks), and the model's encoder features."""
+    unless an MC committee is built in cache-sized chunks, each computed when it is reached),
+    and the model's encoder features."""
     if strategy.mc_passes:
         chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, strategy.mc_mode)
-        return list(_committee_predictions(images, chunks)), features
+        return _committee_predictions(images, chunks), features
     features, decoded = encode(network, images)
     if members:
-        return [Prediction(images, None, torch.stack([m(images) for m in members]))], features
-    return [Prediction(images, network.segmentation_head(decoded))], features
+        return iter([Prediction(images, None, torch.stack([m(images) for m in members]))]), features
+    return iter([Prediction(images, network.segmentation_head(decoded))]), features
 
 
 def _committee_predictions(images: torch.Tensor, chunks: Iterator[torch.Tensor]) -> Iterator[Prediction]:
