@@ -28,12 +28,19 @@ from alseg.results import atomic_write_text, read_rows, rows_to_csv
 HERE = Path(__file__).resolve().parent
 IMAGE_PIXELS = 96 * 128  # camvid_cpu's resized image
 PER_STRATEGY = {"cereals": ["budget.unit=pixels", f"budget.per_cycle={20 * IMAGE_PIXELS}"]}
+WALL_FILE = "wall_seconds.txt"
 FULL_SUPERVISION = ["strategy=random", "budget.initial=1.0", "budget.cycles=0", "train.epochs=40"]
 
 
 def finished(run_dir: Path, cycles: int) -> bool:
     csv = run_dir / "cycles.csv"
     return csv.exists() and len(read_rows(csv)) == cycles + 1
+
+
+def wall_seconds(run_dir: Path) -> float:
+    """Wall seconds the run's processes took so far (all of them, when it was resumed)."""
+    path = run_dir / WALL_FILE
+    return float(path.read_text()) if path.exists() else 0.0
 
 
 def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int) -> float | None:
@@ -48,7 +55,9 @@ def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int) -> 
     start = time.perf_counter()
     with open(run_dir.parent / f"{run_dir.name}.log", "a") as log:
         subprocess.run(command, check=True, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env})
-    return time.perf_counter() - start
+    took = time.perf_counter() - start
+    atomic_write_text(run_dir / WALL_FILE, f"{wall_seconds(run_dir) + took:.1f}\n")
+    return took
 
 
 def main() -> None:
@@ -68,21 +77,22 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     common = [f"dataset.root={Path(args.root).resolve()}"]
-    timings = []
-    planned = [] if args.no_reference else [("full_supervision", 0, FULL_SUPERVISION)]
+    planned = [] if args.no_reference else [(out / "full_supervision_seed0", 0, FULL_SUPERVISION)]
     planned += [
-        (strategy, int(seed), [f"strategy={strategy}", f"seed={seed}", *PER_STRATEGY.get(strategy, [])])
+        (
+            out / f"{strategy}_seed{seed}",
+            5,
+            [f"strategy={strategy}", f"seed={seed}", *PER_STRATEGY.get(strategy, [])],
+        )
         for strategy in args.strategies.split(",")
         for seed in args.seeds.split(",")
     ]
-    for name, seed, overrides in planned:
-        run_dir = out / f"{name}_seed{seed}"
-        cycles = 0 if name == "full_supervision" else 5
+    for run_dir, cycles, overrides in planned:
         print(f"{run_dir.name}: ", end="", flush=True)
         took = run_once(run_dir, common + overrides, cycles, args.threads)
         print("done before" if took is None else f"{took:.0f} s", flush=True)
-        if took is not None:
-            timings.append({"run": run_dir.name, "wall_s": round(took, 1)})
+    timings = [{"run": run_dir.name, "wall_s": wall_seconds(run_dir)} for run_dir, _, _ in planned]
+    print(f"\nwall seconds per run (threads {args.threads}):\n{text_table(timings)}")
 
     runs = load_runs([out])
     tables = {}
