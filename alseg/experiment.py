@@ -269,9 +269,15 @@ class Experiment:
             num_workers=train_cfg.num_workers,
             persistent_workers=train_cfg.num_workers > 0,
         )
+        # An epoch is one pass over the labelled pixels: with region labels, fewer batches
+        # than the partly labelled images fill, so equal budgets train equally long.
+        shares = self.state.label_shares(images)
+        batches = math.ceil(len(loader) * shares.sum() / len(images))
+        epochs = max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / batches))
         trainer: pl.Trainer = build(
             self.cfg.trainer,
-            max_epochs=max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / len(loader))),
+            max_steps=epochs * batches,
+            max_epochs=-1,
             callbacks=callbacks,
             logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=name),
             enable_progress_bar=bool(self.cfg.progress),

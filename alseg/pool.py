@@ -142,6 +142,10 @@ class LabelState:
             mask[y0:y1, x0:x1] = True
         return mask
 
+    def label_shares(self, images: np.ndarray) -> np.ndarray:
+        """Share of each image's pixels that training sees labelled: 1 for pseudo-labelled images."""
+        return np.array([1.0 if int(i) in self.pseudo else self.pixel_mask(int(i)).mean() for i in images])
+
     def labelled_fraction(self) -> float:
         """Fraction of the pool's pixels that the oracle labelled."""
         covered = sum(int(self.pixel_mask(i).sum()) for i in self.labelled_images())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from conftest import acquisition_context
 from alseg.cli import config_dir
 from alseg.experiment import Experiment
 from alseg.pool import LabelState, WholeImage, initial_images
+from alseg.results import read_rows
 from alseg.selection import box_overlap
 from alseg.strategies.base import PoolScores
 from alseg.strategies.ceal import Ceal
@@ -87,6 +90,23 @@ def test_cereals_labels_parts_of_images_in_clicks_without_overlap(make_cfg, tmp_
         queried = np.flatnonzero(state.labelled_at[image] == 1)
         assert not (overlap[np.ix_(queried, queried)] - np.eye(len(queried)) > 0).any()
     assert rows[1]["labelled_fraction"] < rows[0]["labelled_fraction"] + 4 / 24
+
+
+def test_region_labels_train_as_long_as_their_pixels_in_whole_images(make_cfg, tmp_path) -> None:
+    """An epoch is one pass over the labelled pixels: regions spread over many images do not
+    buy more optimizer steps than the same pixels in whole images."""
+    epochs = ["train.epochs=3", "train.min_steps=1", "budget.cycles=1"]
+    experiment, _ = run_experiment(make_cfg, tmp_path, "cereals", *epochs)
+    state = LabelState(24, experiment.state.boxes, experiment.state.image_size)
+    state.labelled_at = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
+    images = state.labelled_images()
+    worth = sum(state.pixel_mask(i).mean() for i in images)
+    assert worth < len(images) - 1, "the query should label parts of several images"
+    logged = read_rows(tmp_path / "train" / "cycle_001" / "metrics.csv")
+    batches = math.ceil(len(images) / 4)  # loader batches of 4 over the partly labelled images
+    expected = 3 * math.ceil(batches * worth / len(images))
+    assert expected < 3 * batches  # what 3 passes over the partly labelled images would take
+    assert max(int(row["step"]) for row in logged) + 1 == expected
 
 
 def test_cereals_oracle_and_constant_costs_run(make_cfg, tmp_path) -> None:
