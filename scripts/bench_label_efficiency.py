@@ -92,7 +92,7 @@ def main() -> None:
         took = run_once(run_dir, common + overrides, cycles, args.threads)
         print("done before" if took is None else f"{took:.0f} s", flush=True)
     timings = [{"run": run_dir.name, "wall_s": wall_seconds(run_dir)} for run_dir, _, _ in planned]
-    print(f"\nwall seconds per run (threads {args.threads}):\n{text_table(timings)}")
+    print(f"\nwall seconds per run (all its processes):\n{text_table(timings)}")
 
     runs = load_runs([out])
     tables = {}
