@@ -65,7 +65,11 @@ def main() -> None:
     parser.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data" / "CamVid"))
     parser.add_argument("--strategies", default="random,entropy,vote_entropy,cereals")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--out", default=str(HERE.parent / "bench" / "label_efficiency"))
+    parser.add_argument(
+        "--out",
+        default=str(HERE.parent / "bench" / "label_efficiency"),
+        help="runs folder; its name names the JSON under bench/results",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--no-reference", action="store_true", help="skip the full-supervision run")
     parser.add_argument("--docs", help="also write report and plot under this folder (e.g. docs)")
@@ -109,7 +113,7 @@ def main() -> None:
 
         for cost in ("pixels", "clicks"):
             plot_curves(runs, cost, "miou", "std", Path(args.docs) / f"camvid_label_efficiency_{cost}.png")
-    save("label_efficiency", tables["pixels"], by_clicks=tables["clicks"], wall_seconds=timings)
+    save(out.name, tables["pixels"], by_clicks=tables["clicks"], wall_seconds=timings)
     print(f"results in {out} and {RESULTS}")
 
 
