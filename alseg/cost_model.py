@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from alseg.data.base import ImageSource
+from alseg.scoring import pool_batches
 from alseg.uncertainty import reduce_regions
 
 CACHE_LIMIT_BYTES = 1 << 30  # float16 inputs kept for training the cost model
@@ -60,8 +61,8 @@ def cost_inputs(
     """Images and the network's class probabilities, (N, 3 + C, H, W) in float16 on the CPU."""
     network.eval()
     batches = []
-    for start in range(0, len(images), batch_size):
-        batch = torch.stack([pool.image(int(i)) for i in images[start : start + batch_size]]).to(device)
+    for batch, _ in pool_batches(pool, images, batch_size, False, ""):
+        batch = batch.to(device)
         with torch.no_grad():
             probs = network(batch).float().softmax(dim=1)
         batches.append(torch.cat([batch, probs], dim=1).half().cpu())

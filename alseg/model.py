@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
 import pytorch_lightning as pl
 import segmentation_models_pytorch as smp
 import torch
@@ -190,7 +190,7 @@ def head_committee(
             return iter([finished(torch.stack([conv(dropout(decoded)) for _ in range(passes)]))])
     keep = 1.0 - dropout.p
     masks = torch.stack([decoded.new_empty(batch, channels).bernoulli_(keep) for _ in range(passes)]) / keep
-    per_image = passes * conv.out_channels * int(np.prod(output_size)) * decoded.element_size()
+    per_image = passes * conv.out_channels * math.prod(output_size) * decoded.element_size()
     step = max(1, chunk_bytes // per_image)
     return (
         finished(_channel_dropout_committee(conv, decoded[s : s + step], masks[:, s : s + step]))
