@@ -131,6 +131,7 @@ class Experiment:
         self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
         self.ledger = CostLedger()
         self.oracle = Oracle(self.data.train, self.state, self.ledger)
+        self.clicks_counted_at = self.oracle.clicks_counted_at()
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
             for split in cfg.evaluate_on
@@ -304,6 +305,7 @@ class Experiment:
     def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
         row: Row = {"cycle": cycle, "strategy": self.strategy.name, "seed": self.seed, **trained_on}
+        row["clicks_counted_at"] = self.clicks_counted_at
         for split, metrics in outcome.metrics.items():
             for key, value in metrics.items():
                 if key.startswith("class_"):  # class_iou -> test_iou_<class>, class_dice -> ...

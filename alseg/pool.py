@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 import torch
 
-from alseg.costs import contour_clicks, polygon_clicks
+from alseg.costs import contour_clicks, polygon_clicks, scale_boxes
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.errors import AlsegError
 
@@ -207,7 +207,8 @@ class Oracle:
     """The annotator: reveals the ground truth of queried units and charges their cost.
 
     It is the only holder of the pool's ground truth. Training reads labels through
-    `training_target`, which hides every pixel that is not labelled.
+    `training_target`, which hides every pixel that is not labelled. Clicks are counted at the
+    annotation resolution (regions mapped onto the image as annotated), once per image.
     """
 
     def __init__(self, pool: SegmentationDataset, state: LabelState, ledger: CostLedger) -> None:
@@ -215,6 +216,15 @@ class Oracle:
         self.state = state
         self.ledger = ledger
         self.pool_images = ImagesOnly(pool)
+        self._unit_clicks: dict[int, tuple[float, np.ndarray]] = {}
+
+    def clicks_counted_at(self) -> str:
+        """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
+        sizes = {self._pool.annotation_size(i) for i in range(len(self._pool))}
+        low, high = min(sizes), max(sizes)
+        name = "polygons" if self._pool.polygons(0) is not None else "label maps"
+        span = f"{low[0]}x{low[1]}" if low == high else f"{low[0]}x{low[1]} to {high[0]}x{high[1]}"
+        return f"{span} ({name})"
 
     def unit_cost(self, image: int, region: int) -> dict[str, float]:
         """What labelling one unit costs now, in every cost unit.
@@ -225,7 +235,7 @@ class Oracle:
         y0, x0, y1, x1 = self.state.boxes[region]
         new_pixels = int((~self.state.pixel_mask(image)[y0:y1, x0:x1]).sum())
         height, width = self.state.image_size
-        clicks = self._clicks(image, self.state.boxes[region : region + 1])[0]
+        clicks = self._clicks(image)[1][region]
         return {
             "images": new_pixels / (height * width),
             "pixels": float(new_pixels),
@@ -236,15 +246,15 @@ class Oracle:
     def reveal_images(self, images: np.ndarray, cycle: int) -> None:
         """Label whole images (every unit of each) and charge each image once, as one region."""
         height, width = self.state.image_size
-        whole = np.array([[0, 0, height, width]])
         regions = len(self.state.boxes)
         clicks = 0.0
         for image in images.tolist():
             # Each unit keeps its own click count (what a region-level model learns from),
             # while the ledger pays for the image once.
             units = np.array([[image, r] for r in range(regions)])
-            self.state.mark(units, cycle, self._clicks(image, self.state.boxes).astype(np.float32))
-            clicks += float(self._clicks(image, whole)[0])
+            whole, per_unit = self._clicks(image)
+            self.state.mark(units, cycle, per_unit.astype(np.float32))
+            clicks += whole
         self.ledger.charge(
             {
                 "images": len(images),
@@ -254,12 +264,25 @@ class Oracle:
             }
         )
 
-    def _clicks(self, image: int, boxes: np.ndarray) -> np.ndarray:
-        polygons = self._pool.polygons(image)
-        if polygons is not None:
-            return polygon_clicks(polygons, boxes)
-        skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
-        return contour_clicks(self._pool.target(image).numpy(), boxes, skip_classes=skip)
+    def _clicks(self, image: int) -> tuple[float, np.ndarray]:
+        """Clicks of the whole image and of each of its units (R,), as annotated (cached)."""
+        if image not in self._unit_clicks:
+            size = self._pool.annotation_size(image)
+            height, width = self.state.image_size
+            boxes = np.vstack([[0, 0, height, width], self.state.boxes])
+            # Whole images are priced once, however many units share their box.
+            boxes, inverse = np.unique(
+                scale_boxes(boxes, self.state.image_size, size), axis=0, return_inverse=True
+            )
+            polygons = self._pool.polygons(image)
+            if polygons is not None:
+                clicks = polygon_clicks(polygons, boxes)
+            else:
+                skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
+                clicks = contour_clicks(self._pool.annotation_target(image), boxes, skip_classes=skip)
+            clicks = clicks[inverse.ravel()]
+            self._unit_clicks[image] = float(clicks[0]), clicks[1:].astype(np.float64)
+        return self._unit_clicks[image]
 
     def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:
         """Label the units, charge the ledger and return the cost of this query.
@@ -314,9 +337,7 @@ class Oracle:
 
     def true_clicks(self) -> np.ndarray:
         """Clicks of every unit (images, regions), read from hidden labels (upper-bound ablations)."""
-        return np.stack([self._clicks(i, self.state.boxes) for i in range(self.state.num_images)]).astype(
-            float
-        )
+        return np.stack([self._clicks(i)[1] for i in range(self.state.num_images)])
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling everything not labelled yet.
@@ -327,12 +348,11 @@ class Oracle:
         if unit == "regions":
             return float((~self.state.labelled).sum())
         height, width = self.state.image_size
-        whole = np.array([[0, 0, height, width]])
         total = 0.0
         for image in self.state.unlabelled_images().tolist():
             new_share = 1.0 - self.state.pixel_mask(image).mean()
             if unit == "clicks":
-                total += float(self._clicks(image, whole)[0]) * new_share
+                total += self._clicks(image)[0] * new_share
             else:
                 total += new_share * (height * width if unit == "pixels" else 1.0)
         return total

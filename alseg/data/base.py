@@ -35,14 +35,25 @@ class SegmentationDataset(ImageSource, Protocol):
     Targets are long tensors (H, W) with class indices in [0, num_classes) and IGNORE_INDEX
     for void pixels. `unannotated_classes` are classes annotators do not outline (background):
     they cost no clicks.
+
+    Click costs are counted on the image as the annotator sees it, whatever size the network
+    trains at: `annotation_size`, `annotation_target` and `polygons` are at that resolution.
     """
 
     unannotated_classes: tuple[int, ...]
 
     def target(self, index: int) -> torch.Tensor: ...
 
+    def annotation_size(self, index: int) -> tuple[int, int]:
+        """(H, W) of the image as annotated: its original file's size."""
+        ...
+
+    def annotation_target(self, index: int) -> np.ndarray:
+        """The label map (H, W) at `annotation_size`: what click estimates are counted on."""
+        ...
+
     def polygons(self, index: int) -> list[Polygon] | None:
-        """Annotated polygons of the image, or None when the dataset has none."""
+        """Annotated polygons in `annotation_size` pixels, or None when the dataset has none."""
         ...
 
 

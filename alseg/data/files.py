@@ -53,6 +53,16 @@ def require_root(root: str | Path, dataset: str, hint: str) -> Path:
     return path
 
 
+def open_header(path: Path) -> Image.Image:
+    """An image opened lazily (size and mode only), or one error naming the file."""
+    try:
+        return Image.open(path)
+    except FileNotFoundError:
+        raise AlsegError(f"missing file {path}") from None
+    except (UnidentifiedImageError, OSError) as error:
+        raise AlsegError(f"cannot decode {path} ({error}); replace the corrupt file") from None
+
+
 def open_image(path: Path, mode: str) -> Image.Image:
     try:
         with Image.open(path) as image:
@@ -92,7 +102,7 @@ class LabelledFiles:
         self.polygon_source = polygon_source
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        self._original_sizes: dict[int, tuple[int, int]] = {}
+        self._annotation_sizes: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -112,16 +122,23 @@ class LabelledFiles:
         path = self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}.npz"
         if path.exists():
             with np.load(path) as saved:
-                self._original_sizes[index] = (int(saved["original"][0]), int(saved["original"][1]))
                 return saved["image"], saved["label"]
         image, label = self._decode(index)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, image=image, label=label, original=np.array(self._original_sizes[index]))
+        np.savez(temporary, image=image, label=label)
         os.replace(temporary, path)
         return image, label
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image, classes = self._decode_native(index)
+        height, width = self.image_size
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+        labels = Image.fromarray(classes).resize((width, height), Image.Resampling.NEAREST)
+        return np.asarray(image).transpose(2, 0, 1).copy(), np.asarray(labels).copy()
+
+    def _decode_native(self, index: int) -> tuple[Image.Image, np.ndarray]:
+        """The image and its class map (uint8) at the file's size, checked."""
         image_path, label_path = self.pairs[index]
         image, label = open_image(image_path, "RGB"), open_image(label_path, "")
         if label.mode not in ("L", "P", "I;16", "I"):
@@ -141,11 +158,8 @@ class LabelledFiles:
             raise AlsegError(
                 f"{label_path} holds label values {bad} outside the classes; expected values in {valid}"
             )
-        self._original_sizes[index] = image.size
-        height, width = self.image_size
-        image = image.resize((width, height), Image.Resampling.BILINEAR)
-        labels = Image.fromarray(classes.astype(np.uint8)).resize((width, height), Image.Resampling.NEAREST)
-        return np.asarray(image).transpose(2, 0, 1).copy(), np.asarray(labels).copy()
+        self._annotation_sizes[index] = (image.size[1], image.size[0])
+        return image, classes.astype(np.uint8)
 
     def image(self, index: int) -> torch.Tensor:
         return torch.from_numpy(self._load(index)[0]).float() / 255
@@ -153,12 +167,17 @@ class LabelledFiles:
     def target(self, index: int) -> torch.Tensor:
         return torch.from_numpy(self._load(index)[1]).long()
 
+    def annotation_size(self, index: int) -> tuple[int, int]:
+        """(H, W) of the image file, read from its header."""
+        if index not in self._annotation_sizes:
+            with open_header(self.pairs[index][0]) as image:
+                self._annotation_sizes[index] = (image.size[1], image.size[0])
+        return self._annotation_sizes[index]
+
+    def annotation_target(self, index: int) -> np.ndarray:
+        """Classes (uint8, H, W) at the label file's size, decoded afresh (callers keep counts)."""
+        return self._decode_native(index)[1]
+
     def polygons(self, index: int) -> list[Polygon] | None:
-        """The image's annotated polygons scaled to `image_size`, or None without polygons."""
-        polygons = self.polygon_source(index) if self.polygon_source else None
-        if polygons is None:
-            return None
-        self._load(index)
-        width, height = self._original_sizes[index]
-        scale = np.array([self.image_size[1] / width, self.image_size[0] / height], dtype=np.float32)
-        return [(cls, vertices * scale) for cls, vertices in polygons]
+        """The image's annotated polygons in its file's pixels, or None without polygons."""
+        return self.polygon_source(index) if self.polygon_source else None

@@ -68,6 +68,29 @@ def _object_polygon(rng: np.random.Generator, cls: int, side: int) -> np.ndarray
     return _ellipse(rng, centre, radius, 8)
 
 
+def rasterise(vertices: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bool (H, W): the pixels a filled polygon (N, 2) of (x, y) covers."""
+    canvas = Image.new("L", (width, height), 0)
+    ImageDraw.Draw(canvas).polygon([tuple(v) for v in vertices.tolist()], fill=1)
+    return np.asarray(canvas, dtype=bool)
+
+
+def random_polygon(rng: np.random.Generator, vertices: int, size: float) -> np.ndarray:
+    """A simple, star-shaped polygon (N, 2) of `vertices` corners, `size` pixels across, at
+    any rotation, centred at (size / 2 + 2, size / 2 + 2). Its corners are ones an annotator
+    would click: edges of at least max(3, size / 12) pixels and turns of at least 20 degrees."""
+    while True:
+        angles = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+        radii = rng.uniform(0.5, 1.0, vertices) * size / 2
+        points = np.stack([np.cos(angles) * radii, np.sin(angles) * radii], axis=1)
+        edges = np.roll(points, -1, axis=0) - points
+        heading = np.arctan2(edges[:, 1], edges[:, 0])
+        turns = np.abs((np.diff(np.append(heading, heading[0])) + np.pi) % (2 * np.pi) - np.pi)
+        long_enough = np.hypot(*edges.T).min() >= max(3.0, size / 12)
+        if long_enough and turns.min() >= np.deg2rad(20) and np.ptp(points, axis=0).min() >= 3:
+            return points + size / 2 + 2
+
+
 def _background(rng: np.random.Generator, side: int) -> np.ndarray:
     """A smooth grey-brown texture: a random base colour plus a few low-frequency waves."""
     yy, xx = np.mgrid[0:side, 0:side].astype(np.float32) / side
@@ -84,9 +107,7 @@ def _draw_object(
     image: np.ndarray, label: np.ndarray, vertices: np.ndarray, cls: int, rng: np.random.Generator
 ) -> None:
     side = label.shape[0]
-    canvas = Image.new("L", (side, side), 0)
-    ImageDraw.Draw(canvas).polygon([tuple(v) for v in vertices.tolist()], fill=1)
-    mask = np.asarray(canvas, dtype=bool)
+    mask = rasterise(vertices, side, side)
     spec = OBJECT_CLASSES[cls]
     colour = np.clip(np.asarray(spec.colour) + rng.uniform(-0.1, 0.1, size=3), 0, 1)
     fill = np.broadcast_to(colour[:, None, None], image.shape).astype(np.float32)
@@ -138,6 +159,12 @@ class SyntheticDataset:
 
     def target(self, index: int) -> torch.Tensor:
         return self._targets[index].long()
+
+    def annotation_size(self, index: int) -> tuple[int, int]:
+        return self.image_size  # drawn at the size it is used at
+
+    def annotation_target(self, index: int) -> np.ndarray:
+        return self._targets[index].numpy()
 
     def polygons(self, index: int) -> list[Polygon]:
         return self._polygons[index]
