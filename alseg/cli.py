@@ -58,7 +58,11 @@ def run_command(overrides: list[str]) -> None:
 def _add_curve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="run directories, sweep directories or W&B run directories")
     parser.add_argument("--cost", default="images", choices=["images", "pixels", "regions", "clicks"])
-    parser.add_argument("--metric", default="miou", choices=["miou", "dice", "pixel_acc", "object_f1"])
+    parser.add_argument(
+        "--metric",
+        default="miou",
+        help="a metric the runs have (miou, dice, pixel_acc, iou_<class>, ...); a wrong one lists them",
+    )
 
 
 def plot_command(args: argparse.Namespace) -> None:
@@ -78,7 +82,8 @@ def report_command(args: argparse.Namespace) -> None:
     print(text_table(rows))
     output = Path(args.output)
     atomic_write_text(output.with_suffix(".csv"), rows_to_csv(rows))
-    atomic_write_text(output.with_suffix(".md"), markdown(rows, reference(runs, args.metric), args.metric))
+    text = markdown(rows, reference(runs, args.metric), args.metric, args.cost, runs)
+    atomic_write_text(output.with_suffix(".md"), text)
     print(f"wrote {output.with_suffix('.csv')} and {output.with_suffix('.md')}")
 
 
@@ -95,11 +100,13 @@ def main(argv: list[str] | None = None) -> None:
         add_help=False,
         help="run one experiment: alseg run [key=value ...]; a sweep: alseg run -m key=a,b",
     )
-    plot = commands.add_parser("plot", help="draw metric-vs-cost curves of runs (PNG and SVG)")
+    plot = commands.add_parser("plot", help="draw metric-vs-cost curves of runs (PNG, SVG and PDF)")
     _add_curve_options(plot)
-    plot.add_argument("--band", default="std", choices=["std", "ci95"], help="band over seeds")
     plot.add_argument(
-        "-o", "--output", default="curves.png", help="output file (PNG; an SVG is written beside it)"
+        "--band", default="std", choices=["std", "ci95"], help="band over seeds: std or 95%% t interval"
+    )
+    plot.add_argument(
+        "-o", "--output", default="curves.png", help="output file (PNG; SVG and PDF are written beside it)"
     )
     report = commands.add_parser("report", help="compare strategies: final metric, AUC, cost to 95%%")
     _add_curve_options(report)

@@ -1,15 +1,18 @@
-"""Draw metric-versus-cost curves, one line per strategy with its band over seeds."""
+"""Draw metric-versus-cost curves: one line per run group, its band over seeds, the reference."""
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
 import matplotlib.pyplot as plt
+import numpy as np
+from scipy import stats
 
-from alseg.report import REFERENCE_SHARE, Run, reference, strategy_curves
+from alseg.report import REFERENCE_SHARE, UNBOUNDED_METRICS, Run, check_choice, group_runs, reference
 
 COST_LABELS = {
     "images": "labelling cost (images' worth of area)",
@@ -17,38 +20,84 @@ COST_LABELS = {
     "regions": "labelling cost (regions)",
     "clicks": "labelling cost (clicks)",
 }
-METRIC_LABELS = {"miou": "mIoU", "dice": "Dice", "pixel_acc": "pixel accuracy"}
+METRIC_LABELS = {"miou": "mIoU", "dice": "Dice", "pixel_acc": "pixel accuracy", "object_f1": "object F1"}
+# One colour per strategy name, the same in every figure (tab20 has 20).
+STRATEGY_ORDER = (
+    "random",
+    "entropy",
+    "margin",
+    "least_confidence",
+    "vote_entropy",
+    "density",
+    "coreset",
+    "ceal",
+    "ceal_melanoma",
+    "suggestive",
+    "cereals",
+    "vaal",
+    "oracle_error",
+)
+LINE_STYLES = ("-", "--", ":", "-.")
+FORMATS = (".png", ".svg", ".pdf")
+
+
+def strategy_colour(name: str) -> tuple[float, ...]:
+    """The colour of a strategy name: fixed for the known ones, from the name's hash otherwise."""
+    index = STRATEGY_ORDER.index(name) if name in STRATEGY_ORDER else zlib.crc32(name.encode()) % 20
+    return plt.get_cmap("tab20")(index % 20)
+
+
+def band_half_width(values: np.ndarray, band: str) -> np.ndarray:
+    """Per cycle over seeds (seeds, cycles): the standard deviation or the 95% t interval."""
+    if len(values) < 2:
+        return np.zeros(values.shape[1])
+    std = values.std(axis=0, ddof=1)
+    return std if band == "std" else stats.t.ppf(0.975, len(values) - 1) * std / np.sqrt(len(values))
+
+
+def metric_range(metric: str) -> tuple[float, float]:
+    """Where a metric's values can lie: bands are clipped to it."""
+    return (0.0, np.inf) if any(part in metric for part in UNBOUNDED_METRICS) else (0.0, 1.0)
 
 
 def plot_curves(runs: list[Run], cost: str, metric: str, band: str, output: Path) -> list[Path]:
-    """Write the figure as PNG and SVG next to `output` (its suffix is replaced); return both."""
+    """Write the figure as PNG, SVG and PDF next to `output` (its suffix is replaced)."""
+    check_choice(runs, cost, metric)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=150)
-    for curve in strategy_curves(runs, cost, metric):
-        spread = curve.spread(band)
-        (line,) = axes.plot(
-            curve.cost, curve.mean, marker="o", markersize=3, label=f"{curve.strategy} (n={len(curve.runs)})"
-        )
+    low, high = metric_range(metric)
+    styles: dict[str, int] = {}
+    for group in group_runs(runs):
+        costs, values = group.cycle_curve(cost, metric)
+        mean, spread = values.mean(axis=0), band_half_width(values, band)
+        # Groups of one strategy (other settings) share its colour and differ in line style.
+        index = styles.get(group.strategy, 0)
+        styles[group.strategy] = index + 1
+        style = LINE_STYLES[index % len(LINE_STYLES)]
+        colour = strategy_colour(group.strategy)
+        label = f"{group.label} (n={len(group.runs)})"
+        axes.plot(costs, mean, marker="o", markersize=3, color=colour, linestyle=style, label=label)
         axes.fill_between(
-            curve.cost, curve.mean - spread, curve.mean + spread, color=line.get_color(), alpha=0.2
+            costs,
+            np.clip(mean - spread, low, high),
+            np.clip(mean + spread, low, high),
+            color=colour,
+            alpha=0.2,
         )
     ref = reference(runs, metric)
+    name = METRIC_LABELS.get(metric, metric)
     if ref is not None:
-        axes.axhline(
-            REFERENCE_SHARE * ref,
-            color="black",
-            linestyle="--",
-            linewidth=1,
-            label=f"95% of full supervision ({ref:.3f})",
-        )
+        line = REFERENCE_SHARE * ref
+        label = f"95% of full supervision: {line:.3f} (full: {ref:.3f})"
+        axes.axhline(line, color="black", linestyle="--", linewidth=1, label=label)
+    datasets = ", ".join(sorted({run.dataset for run in runs}))
     axes.set_xlabel(COST_LABELS[cost])
-    axes.set_ylabel(f"test {METRIC_LABELS[metric]}")
-    axes.set_title(
-        f"{METRIC_LABELS[metric]} vs labelling cost (band: {'std' if band == 'std' else '95% CI'} over seeds)"
-    )
+    axes.set_ylabel(f"test {name}")
+    band_name = "std" if band == "std" else "95% t interval"
+    axes.set_title(f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=8, loc="lower right")
+    axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
-    paths = [output.with_suffix(".png"), output.with_suffix(".svg")]
+    paths = [output.with_suffix(suffix) for suffix in FORMATS]
     output.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         figure.savefig(path)

@@ -1,8 +1,15 @@
 """Curves of a metric against labelling cost, and the comparison table of strategies.
 
-Runs are read from run directories (cycles.csv), sweep directories (every run below them) or
-W&B run directories (run-*.wandb). A run trained once on the whole pool (one cycle, labelled
-fraction 1) is the full-supervision reference of its metric.
+Runs are read from run directories (cycles.csv and config.yaml), sweep directories (every run
+below them) or W&B run directories (run-*.wandb). A run trained once on the whole pool (one
+cycle, labelled fraction 1) is the full-supervision reference of its metric.
+
+Runs are grouped by strategy name plus every config key that changes the curve: two runs of
+one name whose configs differ (regions, budget, model, ...) are separate groups, labelled with
+the keys that differ; a second run of a seed already in a group is a duplicate, reported and
+never averaged. Comparisons are made over one cost range shared by every group, intervals
+use Student's t, and each strategy is paired with random seed by seed (same seed, same
+initial set).
 """
 
 from __future__ import annotations
@@ -10,10 +17,13 @@ from __future__ import annotations
 import logging
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from omegaconf import OmegaConf
+from scipy import stats
 
 from alseg.errors import AlsegError
 from alseg.loggers import read_wandb_history
@@ -22,20 +32,66 @@ from alseg.results import Row, format_table, read_rows
 
 log = logging.getLogger("alseg")
 
-METRICS = ("miou", "dice", "pixel_acc", "object_f1")
 REFERENCE_SHARE = 0.95
+UNBOUNDED_METRICS = ("hausdorff",)
+"""Metric names (or name parts) not confined to [0, 1]; lower is better for them."""
+
+# Config keys that never change a curve: where results go, how fast, what is printed.
+NEUTRAL_KEYS = (
+    "seed",
+    "progress",
+    "keep_checkpoints",
+    "evaluate_on",
+    "scoring",
+    "logger",
+    "hydra",
+    "dataset.root",
+    "dataset.splits.root",
+    "dataset.splits.cache_dir",
+    "train.num_workers",
+)
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
+
+
+def _neutral(key: str) -> bool:
+    return any(key == k or key.startswith(f"{k}.") for k in NEUTRAL_KEYS)
 
 
 @dataclass
 class Run:
-    """One run's cycle rows and where they came from."""
+    """One run's cycle rows, its config (flattened; empty when unknown) and where they came from."""
 
     path: Path
     rows: list[Row]
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def strategy(self) -> str:
         return str(self.rows[0].get("strategy", self.path.name))
+
+    @property
+    def seed(self) -> int | None:
+        seed = self.rows[0].get("seed", self.config.get("seed"))
+        return None if seed is None else int(seed)
+
+    @property
+    def dataset(self) -> str:
+        return str(self.config.get("dataset.name", "unknown"))
+
+    @property
+    def setting(self) -> dict[str, Any]:
+        """What shapes the curve: the config without neutral keys, and where clicks were counted."""
+        setting = {k: v for k, v in self.config.items() if not _neutral(k)}
+        setting["clicks_counted_at"] = self.rows[0].get("clicks_counted_at")
+        return setting
 
     @property
     def is_finished(self) -> bool:
@@ -45,6 +101,15 @@ class Run:
     @property
     def is_full_supervision(self) -> bool:
         return len(self.rows) == 1 and float(self.rows[0]["labelled_fraction"]) >= 1.0
+
+    def metrics(self) -> set[str]:
+        """Metric names this run has for its test split (else val)."""
+        split = "test" if any(key.startswith("test_") for key in self.rows[0]) else "val"
+        return {
+            key.removeprefix(f"{split}_")
+            for key, value in self.rows[0].items()
+            if key.startswith(f"{split}_") and isinstance(value, int | float)
+        }
 
     def curve(self, cost: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(cost, metric) per cycle; the metric of the test split, else of val."""
@@ -57,14 +122,19 @@ class Run:
         )
 
 
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    path = run_dir / "config.yaml"
+    return _flatten(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
+
+
 def load_runs(paths: list[str | Path]) -> list[Run]:
-    """Every run found at or below the given paths."""
+    """Every finished run found at or below the given paths."""
     runs = []
     for path in map(Path, paths):
         if not path.exists():
             raise AlsegError(f"{path} does not exist; give run or sweep directories")
         for csv in sorted(path.rglob("cycles.csv")) if path.is_dir() else []:
-            runs.append(Run(csv.parent, read_rows(csv)))
+            runs.append(Run(csv.parent, read_rows(csv), _read_config(csv.parent)))
         for wandb_file in sorted(path.rglob("run-*.wandb")) if path.is_dir() else []:
             if not (wandb_file.parents[2] / "cycles.csv").exists():  # not a copy of a run above
                 rows = [r for r in read_wandb_history(wandb_file.parent) if "cycle" in r]
@@ -80,54 +150,108 @@ def load_runs(paths: list[str | Path]) -> list[Run]:
     return runs
 
 
-@dataclass
-class StrategyCurve:
-    """The mean and spread over seeds of one strategy's metric on a common cost grid."""
-
-    strategy: str
-    cost: np.ndarray  # the grid
-    runs: np.ndarray  # (seeds, grid) metric of each run, interpolated onto the grid
-    final_costs: np.ndarray  # (seeds,) the last cost of each run
-    final_values: np.ndarray  # (seeds,) the last metric of each run
-
-    @property
-    def mean(self) -> np.ndarray:
-        return self.runs.mean(axis=0)
-
-    def spread(self, band: str) -> np.ndarray:
-        """Half-width of the band: the standard deviation, or the 95% interval of the mean."""
-        if len(self.runs) < 2:
-            return np.zeros_like(self.mean)
-        std = self.runs.std(axis=0, ddof=1)
-        return std if band == "std" else 1.96 * std / math.sqrt(len(self.runs))
+def available_metrics(runs: list[Run]) -> list[str]:
+    """Metrics every run has: what --metric accepts."""
+    return sorted(set.intersection(*(run.metrics() for run in runs)) - {"seconds"})
 
 
-def strategy_curves(runs: list[Run], cost: str, metric: str) -> list[StrategyCurve]:
-    """One curve per strategy: its runs (seeds) interpolated onto the union of their costs,
-    cut to the cost range every run covers."""
+def check_choice(runs: list[Run], cost: str, metric: str) -> None:
+    """One error, listing what exists, for a cost unit or metric the runs do not have."""
     if cost not in COST_UNITS:
         raise AlsegError(f"--cost must be one of {list(COST_UNITS)} (got {cost!r})")
-    if metric not in METRICS:
-        raise AlsegError(f"--metric must be one of {list(METRICS)} (got {metric!r})")
-    by_strategy: dict[str, list[tuple[np.ndarray, np.ndarray]]] = defaultdict(list)
+    metrics = available_metrics(runs)
+    if metric not in metrics:
+        raise AlsegError(f"--metric {metric!r} is not in these runs; they have: {', '.join(metrics)}")
+
+
+@dataclass
+class RunGroup:
+    """The seeds of one strategy in one setting."""
+
+    strategy: str
+    settings: dict[str, Any]  # the config keys (and values) that set this group apart
+    runs: list[Run]  # one per seed, sorted by seed
+    duplicates: list[Run]  # further runs of a seed already in `runs`: reported, not averaged
+
+    @property
+    def label(self) -> str:
+        if not self.settings:
+            return self.strategy
+        return f"{self.strategy} ({', '.join(f'{k}={_text(v)}' for k, v in self.settings.items())})"
+
+    @property
+    def seeds(self) -> list[int | None]:
+        return [run.seed for run in self.runs]
+
+    def cycle_curve(self, cost: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mean cost per cycle over seeds (cycles,) and each seed's metric (seeds, cycles),
+        over the cycles every seed reached: a curve that starts at its first cycle."""
+        curves = [run.curve(cost, metric) for run in self.runs]
+        cycles = min(len(x) for x, _ in curves)
+        costs = np.stack([x[:cycles] for x, _ in curves]).mean(axis=0)
+        return costs, np.stack([y[:cycles] for _, y in curves])
+
+
+def _text(value: Any) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def group_runs(runs: list[Run]) -> list[RunGroup]:
+    """Runs (full supervision left out) grouped by strategy and every key that changes the curve."""
+    by_name: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         if not run.is_full_supervision:
-            by_strategy[run.strategy].append(run.curve(cost, metric))
-    curves = []
-    for strategy, seeds in sorted(by_strategy.items()):
-        low = max(x[0] for x, _ in seeds)
-        high = min(x[-1] for x, _ in seeds)
-        grid = np.unique(np.concatenate([x[(x >= low) & (x <= high)] for x, _ in seeds]))
-        values = np.stack([np.interp(grid, x, y) for x, y in seeds])
-        finals = np.array([x[-1] for x, _ in seeds]), np.array([y[-1] for _, y in seeds])
-        curves.append(StrategyCurve(strategy, grid, values, *finals))
-    return curves
+            by_name[run.strategy].append(run)
+    several_datasets = len({run.dataset for run in runs}) > 1
+    groups = []
+    for name, named in sorted(by_name.items()):
+        keys = sorted(set().union(*(run.setting for run in named)))
+        differing = [k for k in keys if len({_hashable(run.setting.get(k)) for run in named}) > 1]
+        if several_datasets and "dataset.name" not in differing:
+            differing.insert(0, "dataset.name")
+        split: dict[tuple, list[Run]] = defaultdict(list)
+        for run in named:
+            split[tuple(_hashable(run.setting.get(k)) for k in differing)].append(run)
+        for values, members in sorted(split.items(), key=lambda item: str(item[0])):
+            kept: dict[int | None, Run] = {}
+            duplicates = []
+            for run in sorted(members, key=lambda r: str(r.path)):
+                if run.seed in kept:
+                    duplicates.append(run)
+                else:
+                    kept[run.seed] = run
+            if duplicates:
+                log.warning(
+                    "%s: %d duplicate seed(s) not averaged: %s",
+                    name,
+                    len(duplicates),
+                    ", ".join(str(r.path) for r in duplicates),
+                )
+            ordered = sorted(kept.values(), key=lambda r: (r.seed is None, r.seed or 0))
+            groups.append(RunGroup(name, dict(zip(differing, values, strict=True)), ordered, duplicates))
+    return groups
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
 
 
 def reference(runs: list[Run], metric: str) -> float | None:
     """The full-supervision metric (mean over such runs), or None when there is none."""
     values = [run.curve("images", metric)[1][-1] for run in runs if run.is_full_supervision]
     return float(np.mean(values)) if values else None
+
+
+def common_range(groups: list[RunGroup], cost: str, metric: str) -> tuple[float, float]:
+    """The cost range every run of every group covers: where AUCs are compared."""
+    curves = [run.curve(cost, metric)[0] for group in groups for run in group.runs]
+    low, high = max(float(x[0]) for x in curves), min(float(x[-1]) for x in curves)
+    if not high > low:
+        raise AlsegError(
+            f"the runs share no range of {cost}: the latest start is {low:g} and the earliest end "
+            f"{high:g}; compare runs whose budgets overlap, or use another --cost"
+        )
+    return low, high
 
 
 def cost_to_reach(cost: np.ndarray, values: np.ndarray, target: float) -> float:
@@ -142,65 +266,141 @@ def cost_to_reach(cost: np.ndarray, values: np.ndarray, target: float) -> float:
     return float(cost[i - 1] + share * (cost[i] - cost[i - 1]))
 
 
-def normalised_area(cost: np.ndarray, values: np.ndarray) -> float:
-    """Area under the curve divided by its cost range: the mean metric over the budget."""
-    if len(cost) < 2 or cost[-1] == cost[0]:
-        return float(values[-1])
-    return float(np.trapezoid(values, cost) / (cost[-1] - cost[0]))
+def normalised_area(cost: np.ndarray, values: np.ndarray, low: float, high: float) -> float:
+    """Area under the piecewise-linear curve between `low` and `high`, divided by high - low:
+    the mean metric over that cost range."""
+    inner = (cost > low) & (cost < high)
+    grid = np.concatenate([[low], cost[inner], [high]])
+    return float(np.trapezoid(np.interp(grid, cost, values), grid) / (high - low))
+
+
+def interval(values: np.ndarray) -> float:
+    """Half-width of the 95% Student's t interval of the mean (NaN below two values)."""
+    if len(values) < 2:
+        return math.nan
+    return float(stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def _spread(values: np.ndarray) -> float:
+    return float(values.std(ddof=1)) if len(values) > 1 else math.nan
+
+
+def _baseline(group: RunGroup, groups: list[RunGroup]) -> RunGroup | None:
+    """The random group to pair `group` with: the one in the same setting, else the only one."""
+    randoms = [g for g in groups if g.strategy == "random"]
+    same = [g for g in randoms if g.settings == group.settings]
+    return same[0] if same else randoms[0] if len(randoms) == 1 else None
+
+
+@dataclass
+class SeedScores:
+    """Per seed of a group: final metric, AUC over the common range, cost to 95%."""
+
+    final: dict[int | None, float]
+    auc: dict[int | None, float]
+    reach: dict[int | None, float]
+
+
+def _seed_scores(group: RunGroup, cost: str, metric: str, span: tuple[float, float], target: float | None):
+    final, auc, reach = {}, {}, {}
+    for run in group.runs:
+        x, y = run.curve(cost, metric)
+        final[run.seed] = float(y[-1])
+        auc[run.seed] = normalised_area(x, y, *span)
+        reach[run.seed] = cost_to_reach(x, y, target) if target is not None else math.nan
+    return SeedScores(final, auc, reach)
 
 
 def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
-    """One row per strategy: final metric, normalised AUC, cost to 95% of the reference,
-    each as mean and spread over seeds, and the saving in that cost relative to random."""
+    """One row per group: final metric, AUC over the common cost range, cost to 95% of the
+    reference per seed, each as mean, spread and 95% t interval; the paired difference with
+    random over shared seeds; and the saving in cost to 95% relative to random."""
+    check_choice(runs, cost, metric)
+    groups = group_runs(runs)
+    span = common_range(groups, cost, metric)
     ref = reference(runs, metric)
     target = REFERENCE_SHARE * ref if ref is not None else None
+    scores = {id(g): _seed_scores(g, cost, metric, span, target) for g in groups}
     rows: list[Row] = []
-    for curve in strategy_curves(runs, cost, metric):
-        finals = curve.final_values
-        areas = np.array([normalised_area(curve.cost, run) for run in curve.runs])
-        reach = np.array(
-            [cost_to_reach(curve.cost, run, target) if target else math.nan for run in curve.runs]
-        )
-        rows.append(
-            {
-                "strategy": curve.strategy,
-                "seeds": len(curve.runs),
-                f"final_{metric}": float(finals.mean()),
-                f"final_{metric}_std": float(finals.std(ddof=1)) if len(finals) > 1 else 0.0,
-                f"final_cost_{cost}": float(curve.final_costs.mean()),
-                "auc": float(areas.mean()),
-                "auc_std": float(areas.std(ddof=1)) if len(areas) > 1 else 0.0,
-                f"cost_to_95pct_{cost}": float(np.mean(reach)) if np.isfinite(reach).all() else math.nan,
-            }
-        )
-    baseline = float(next((r[f"cost_to_95pct_{cost}"] for r in rows if r["strategy"] == "random"), math.nan))
+    for group in groups:
+        mine = scores[id(group)]
+        finals, areas = np.array(list(mine.final.values())), np.array(list(mine.auc.values()))
+        reach = np.array(list(mine.reach.values()))
+        reached = reach[np.isfinite(reach)]
+        row: Row = {
+            "strategy": group.label,
+            "seeds": len(group.runs),
+            "duplicates": len(group.duplicates),
+            f"final_{metric}": float(finals.mean()),
+            f"final_{metric}_std": _spread(finals),
+            f"final_{metric}_ci95": interval(finals),
+            f"final_cost_{cost}": float(np.mean([run.curve(cost, metric)[0][-1] for run in group.runs])),
+            "auc": float(areas.mean()),
+            "auc_ci95": interval(areas),
+            f"cost_to_95pct_{cost}": float(reached.mean()) if len(reached) else math.nan,
+            f"cost_to_95pct_{cost}_std": _spread(reached),
+            "reached_95pct": f"{len(reached)} of {len(reach)}" if target is not None else "n/a",
+        }
+        row.update(_paired(group, groups, scores, mine, cost))
+        rows.append(row)
     for row in rows:
-        row["saving_vs_random"] = (
-            1 - float(row[f"cost_to_95pct_{cost}"]) / baseline if baseline > 0 else math.nan
-        )
+        row["auc_range"] = f"{span[0]:g}-{span[1]:g}"
     return rows
 
 
-def markdown(rows: list[Row], reference_value: float | None, metric: str) -> str:
-    """The summary as a Markdown table; unreached costs read "not reached"."""
+def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedScores, cost: str) -> Row:
+    """Differences with random over the seeds both ran, and the saving in cost to 95%."""
+    base = _baseline(group, groups)
+    empty = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
+    empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
+    if base is None or base is group:
+        return empty
+    theirs = scores[id(base)]
+    shared = [seed for seed in mine.final if seed is not None and seed in theirs.final]
+    final = np.array([mine.final[s] - theirs.final[s] for s in shared])
+    auc = np.array([mine.auc[s] - theirs.auc[s] for s in shared])
+    mine_reach, their_reach = np.array(list(mine.reach.values())), np.array(list(theirs.reach.values()))
+    # A saving needs every seed of both to reach the target; an unreached seed has no cost.
+    saving = math.nan
+    if np.isfinite(mine_reach).all() and np.isfinite(their_reach).all() and their_reach.mean() > 0:
+        saving = 1 - mine_reach.mean() / their_reach.mean()
+    return {
+        "paired_seeds": len(shared),
+        "paired_final_diff": float(final.mean()) if len(shared) else math.nan,
+        "paired_final_diff_ci95": interval(final),
+        "paired_auc_diff": float(auc.mean()) if len(shared) else math.nan,
+        "paired_auc_diff_ci95": interval(auc),
+        "saving_vs_random": saving,
+    }
+
+
+def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: str, runs: list[Run]) -> str:
+    """The summary as a Markdown table with notes on the range, intervals and click counting."""
 
     def cell(key: str, value: object) -> str:
         if isinstance(value, float) and math.isnan(value):
-            return "not reached" if key.startswith("cost_to") else "n/a"
+            return "not reached" if key == f"cost_to_95pct_{cost}" else "n/a"
         if isinstance(value, float):
             return f"{100 * value:.1f}%" if key == "saving_vs_random" else f"{value:.4g}"
         return str(value)
 
-    columns = list(rows[0])
+    columns = [c for c in rows[0] if c != "auc_range"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
-    note = (
-        f"Full-supervision {metric}: {reference_value:.4g}; "
-        f"95% of it: {REFERENCE_SHARE * reference_value:.4g}."
-        if reference_value is not None
-        else "No full-supervision run given: costs to 95% are not computed."
-    )
-    return "\n".join(lines) + "\n\n" + note + "\n"
+    notes = [
+        f"AUC: mean {metric} over the cost range every run covers, {rows[0]['auc_range']} {cost}.",
+        "Intervals (`_ci95`): 95% Student's t over seeds. `paired_*`: strategy minus random on the "
+        "seeds both ran (one seed, one initial set); `saving_vs_random`: 1 - cost to 95% / random's, "
+        "only when every seed of both reached it. Cost to 95% is the mean over the seeds that reached it.",
+    ]
+    counted = sorted({str(run.rows[0].get("clicks_counted_at", "unknown")) for run in runs})
+    notes.append(f"Clicks counted at: {'; '.join(counted)}.")
+    if reference_value is None:
+        notes.append("No full-supervision run given: costs to 95% are not computed.")
+    else:
+        share = REFERENCE_SHARE * reference_value
+        notes.append(f"Full-supervision {metric}: {reference_value:.4g}; 95% of it: {share:.4g}.")
+    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
 
 
 def text_table(rows: list[Row]) -> str:

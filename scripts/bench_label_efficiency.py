@@ -107,7 +107,8 @@ def main() -> None:
         if args.docs:
             prefix = Path(args.docs) / f"camvid_label_efficiency_{cost}"
             atomic_write_text(prefix.with_suffix(".csv"), rows_to_csv(rows))
-            atomic_write_text(prefix.with_suffix(".md"), markdown(rows, reference(runs, "miou"), "miou"))
+            text = markdown(rows, reference(runs, "miou"), "miou", cost, runs)
+            atomic_write_text(prefix.with_suffix(".md"), text)
     if args.docs:
         from alseg.plot import plot_curves
 

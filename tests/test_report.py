@@ -10,7 +10,15 @@ import pytest
 
 from alseg.cli import main
 from alseg.errors import AlsegError
-from alseg.report import cost_to_reach, load_runs, normalised_area, reference, strategy_curves, summary
+from alseg.report import (
+    cost_to_reach,
+    group_runs,
+    interval,
+    load_runs,
+    normalised_area,
+    reference,
+    summary,
+)
 
 
 def test_cost_to_reach_interpolates_and_says_never() -> None:
@@ -20,9 +28,18 @@ def test_cost_to_reach_interpolates_and_says_never() -> None:
     assert math.isnan(cost_to_reach(cost, values, 0.95))
 
 
-def test_normalised_area_is_the_mean_level() -> None:
-    assert normalised_area(np.array([0.0, 10.0]), np.array([0.5, 0.5])) == pytest.approx(0.5)
-    assert normalised_area(np.array([0.0, 10.0, 20.0]), np.array([0.0, 1.0, 1.0])) == pytest.approx(0.75)
+def test_normalised_area_is_the_mean_level_over_the_given_range() -> None:
+    cost = np.array([0.0, 10.0, 20.0])
+    assert normalised_area(cost, np.array([0.5, 0.5, 0.5]), 0, 20) == pytest.approx(0.5)
+    assert normalised_area(cost, np.array([0.0, 1.0, 1.0]), 0, 20) == pytest.approx(0.75)
+    # Cut to [5, 15]: 0.5 at 5, 1 from 10 on: (0.75 * 5 + 1 * 5) / 10.
+    assert normalised_area(cost, np.array([0.0, 1.0, 1.0]), 5, 15) == pytest.approx(0.875)
+
+
+def test_interval_is_students_t() -> None:
+    # sd 0.1 over 3 seeds: t(0.975, 2) = 4.303, so 4.303 * 0.1 / sqrt(3) = 0.2484.
+    assert interval(np.array([0.5, 0.6, 0.7])) == pytest.approx(0.24841, abs=1e-4)
+    assert math.isnan(interval(np.array([0.5])))
 
 
 @pytest.fixture(scope="module")
@@ -52,20 +69,26 @@ def test_summary_has_a_row_per_strategy_with_the_reference(sweep: Path) -> None:
     rows = summary(runs, "images", "miou")
     assert [row["strategy"] for row in rows] == ["entropy", "random"]
     for row in rows:
-        assert row["seeds"] == 2 and row["final_cost_images"] == 12
-        assert 0 <= row["auc"] <= 1 and row["final_miou_std"] >= 0
-    curves = {curve.strategy: curve for curve in strategy_curves(runs, "clicks", "dice")}
-    assert curves["random"].runs.shape[0] == 2
+        assert row["seeds"] == 2 and row["final_cost_images"] == 12 and row["duplicates"] == 0
+        assert 0 <= row["auc"] <= 1 and row["final_miou_std"] >= 0 and row["auc_range"] == "4-12"
+    entropy = rows[0]
+    assert entropy["paired_seeds"] == 2
+    random_final = rows[1]["final_miou"]
+    assert entropy["paired_final_diff"] == pytest.approx(entropy["final_miou"] - random_final)
+    groups = {group.label: group for group in group_runs(runs)}
+    assert groups["random"].seeds == [0, 1]
 
 
 def test_plot_and_report_commands_write_their_files(sweep: Path, tmp_path: Path, capsys) -> None:
     main(["plot", str(sweep), "--cost", "clicks", "-o", str(tmp_path / "fig.png")])
     assert (tmp_path / "fig.png").stat().st_size > 1000 and (tmp_path / "fig.svg").exists()
+    assert (tmp_path / "fig.pdf").read_bytes().startswith(b"%PDF")
     main(["report", str(sweep), "--metric", "dice", "-o", str(tmp_path / "table")])
     assert "final_dice" in capsys.readouterr().out
     markdown = (tmp_path / "table.md").read_text()
     assert "| entropy |" in markdown and "Full-supervision dice" in markdown
-    assert (tmp_path / "table.csv").read_text().startswith("strategy,seeds,final_dice")
+    assert (tmp_path / "table.csv").read_text().startswith("strategy,seeds,duplicates,final_dice")
+    assert "Clicks counted at: 32x32 (polygons)" in markdown
 
 
 def test_report_on_a_folder_without_runs_fails_clearly(tmp_path: Path, capsys) -> None:

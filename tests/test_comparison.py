@@ -1,0 +1,176 @@
+"""The report's and the figure's arithmetic on hand-made curves with hand-computed answers."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from alseg.cli import main
+from alseg.errors import AlsegError
+from alseg.plot import metric_range, plot_curves, strategy_colour
+from alseg.report import Run, summary
+from alseg.results import atomic_write_text, rows_to_csv
+
+
+def make_run(
+    path: Path, strategy: str, seed: int, clicks: list[float], miou: list[float], **config: object
+) -> Run:
+    """A finished run: one row per cycle, the last querying nothing."""
+    rows = [
+        {
+            "cycle": cycle,
+            "strategy": strategy,
+            "seed": seed,
+            "cost_images": 10.0 * (cycle + 1),
+            "cost_pixels": 100.0 * (cycle + 1),
+            "cost_regions": 10.0 * (cycle + 1),
+            "cost_clicks": cost,
+            "labelled_fraction": 0.1 * (cycle + 1),
+            "clicks_counted_at": "360x480 (label maps)",
+            "test_miou": value,
+            "queried_units": 0 if cycle == len(clicks) - 1 else 10,
+        }
+        for cycle, (cost, value) in enumerate(zip(clicks, miou, strict=True))
+    ]
+    flat = {"dataset.name": "camvid", "regions._target_": "alseg.pool.WholeImage", "seed": seed}
+    return Run(path, rows, {**flat, **config})
+
+
+def reference_run(path: Path, miou: float) -> Run:
+    run = make_run(path, "random", 0, [1000.0], [miou])
+    run.rows[0]["labelled_fraction"] = 1.0
+    return run
+
+
+def test_auc_is_taken_over_one_range_shared_by_every_strategy(tmp_path: Path) -> None:
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [100, 200, 300], [0.2, 0.4, 0.6]),
+        make_run(tmp_path / "e0", "entropy", 0, [150, 250, 400], [0.3, 0.5, 0.7]),
+    ]
+    rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
+    # Shared range [150, 300]. Random: 0.3 at 150, 0.4 at 200, 0.6 at 300 -> area 17.5 + 50 = 67.5.
+    assert rows["random"]["auc_range"] == "150-300"
+    assert rows["random"]["auc"] == pytest.approx(67.5 / 150)
+    # Entropy: 0.3 at 150, 0.5 at 250, 0.5 + 0.2 / 3 at 300 -> area 40 + 26.667 = 66.667.
+    assert rows["entropy"]["auc"] == pytest.approx((40 + 80 / 3) / 150)
+    assert rows["entropy"]["paired_auc_diff"] == pytest.approx((40 + 80 / 3 - 67.5) / 150)
+
+
+def test_cost_to_95_uses_each_seeds_whole_curve(tmp_path: Path) -> None:
+    """Seed 1 reaches 95% of the reference (0.76) beyond the other seeds' last cost."""
+    runs = [
+        make_run(tmp_path / "a0", "entropy", 0, [100, 200, 300], [0.5, 0.7, 0.8]),
+        make_run(tmp_path / "a1", "entropy", 1, [100, 200, 300, 400], [0.5, 0.6, 0.7, 0.8]),
+        make_run(tmp_path / "a2", "entropy", 2, [100, 200, 300], [0.5, 0.6, 0.7]),
+        reference_run(tmp_path / "full", 0.8),
+    ]
+    (row,) = summary(runs, "clicks", "miou")
+    # Seed 0 reaches 0.76 at 200 + 0.6 * 100 = 260; seed 1 at 300 + 0.6 * 100 = 360; seed 2 never.
+    assert row["reached_95pct"] == "2 of 3"
+    assert row["cost_to_95pct_clicks"] == pytest.approx(310.0)
+    assert row["cost_to_95pct_clicks_std"] == pytest.approx(np.std([260, 360], ddof=1))
+    assert row["auc_range"] == "100-300"
+    assert row["final_miou"] == pytest.approx(0.7667, abs=1e-4)  # each seed's own last cycle
+
+
+def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tmp_path: Path) -> None:
+    grid = {"regions._target_": "alseg.pool.Grid", "regions.rows": 4}
+    runs = [
+        make_run(tmp_path / "e0", "entropy", 0, [100, 200], [0.3, 0.5]),
+        make_run(tmp_path / "e1", "entropy", 1, [100, 200], [0.3, 0.7]),
+        make_run(tmp_path / "e1_again", "entropy", 1, [100, 200], [0.3, 0.1]),
+        make_run(tmp_path / "g0", "entropy", 0, [100, 200], [0.4, 0.9], **grid),
+        make_run(tmp_path / "r0", "random", 0, [100, 200], [0.3, 0.4]),
+        make_run(tmp_path / "r1", "random", 1, [100, 200], [0.3, 0.4]),
+    ]
+    rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
+    plain = "entropy (regions._target_=alseg.pool.WholeImage, regions.rows=None)"
+    on_grid = "entropy (regions._target_=alseg.pool.Grid, regions.rows=4)"
+    assert set(rows) == {plain, on_grid, "random"}
+    assert rows[plain]["seeds"] == 2 and rows[plain]["duplicates"] == 1
+    assert rows[plain]["final_miou"] == pytest.approx(0.6)  # e1_again is not averaged in
+    assert rows[on_grid]["seeds"] == 1 and rows[on_grid]["paired_seeds"] == 1
+    assert rows[plain]["paired_final_diff"] == pytest.approx(0.2)
+    # 0.3 and 0.1 over two seeds: t(0.975, 1) = 12.706, sd 0.1414, so 12.706 * 0.1.
+    assert rows[plain]["paired_final_diff_ci95"] == pytest.approx(12.706 * 0.1, rel=1e-3)
+
+
+def test_a_strategy_saves_only_when_every_seed_of_both_reached(tmp_path: Path) -> None:
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [100, 200, 300], [0.5, 0.7, 0.8]),
+        make_run(tmp_path / "e0", "entropy", 0, [100, 200, 300], [0.5, 0.8, 0.8]),
+        reference_run(tmp_path / "full", 0.8),
+    ]
+    rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
+    # Random reaches 0.76 at 260, entropy at 100 + 0.866.. * 100 = 186.7: a saving of 28.2%.
+    assert rows["entropy"]["saving_vs_random"] == pytest.approx(1 - (100 + 26 / 30 * 100) / 260)
+    assert math.isnan(rows["random"]["saving_vs_random"])
+
+
+def test_runs_without_a_shared_cost_range_fail_clearly(tmp_path: Path) -> None:
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [100, 200], [0.5, 0.7]),
+        make_run(tmp_path / "e0", "entropy", 0, [300, 400], [0.5, 0.8]),
+    ]
+    with pytest.raises(AlsegError, match="share no range of clicks"):
+        summary(runs, "clicks", "miou")
+
+
+def test_metric_must_exist_and_the_error_lists_what_does(tmp_path: Path) -> None:
+    runs = [make_run(tmp_path / "r0", "random", 0, [100, 200], [0.5, 0.7])]
+    with pytest.raises(AlsegError, match="they have: miou"):
+        summary(runs, "clicks", "object_f1")
+
+
+def test_figures_keep_colours_clip_bands_and_name_what_they_show(tmp_path: Path) -> None:
+    assert strategy_colour("entropy") == strategy_colour("entropy") != strategy_colour("random")
+    assert metric_range("miou") == (0.0, 1.0) and metric_range("object_hausdorff")[1] == math.inf
+    runs = [
+        make_run(tmp_path / "e0", "entropy", 0, [119, 219], [0.02, 0.5]),
+        make_run(tmp_path / "e1", "entropy", 1, [121, 221], [0.30, 0.6]),
+        reference_run(tmp_path / "full", 0.8),
+    ]
+    paths = plot_curves(runs, "clicks", "miou", "std", tmp_path / "fig.png")
+    assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"] and all(p.exists() for p in paths)
+    svg = (tmp_path / "fig.svg").read_text()
+    assert "camvid: mIoU vs clicks" in svg
+    assert "95% of full supervision: 0.760" in svg  # the plotted value, not the reference's
+
+
+def test_the_plotted_curve_starts_at_the_first_cycle_and_its_band_is_clipped(tmp_path: Path) -> None:
+    from alseg import plot
+
+    runs = [
+        make_run(tmp_path / "e0", "entropy", 0, [119, 219], [0.02, 0.5]),
+        make_run(tmp_path / "e1", "entropy", 1, [121, 221], [0.30, 0.6]),
+    ]
+    drawn = {}
+    real_fill = plt.Axes.fill_between
+
+    def spy(self, x, low, high, **kwargs):
+        drawn.update(x=np.asarray(x), low=np.asarray(low))
+        return real_fill(self, x, low, high, **kwargs)
+
+    plt.Axes.fill_between = spy
+    try:
+        plot.plot_curves(runs, "clicks", "miou", "std", tmp_path / "fig.png")
+    finally:
+        plt.Axes.fill_between = real_fill
+    np.testing.assert_allclose(drawn["x"], [120, 220])  # the mean first cost, not a cut range
+    assert drawn["low"][0] == 0.0  # 0.16 - 0.198 clipped at 0
+
+
+def test_the_report_command_states_the_range_and_the_click_resolution(tmp_path: Path, capsys) -> None:
+    for name, clicks, miou in (("r0", [100, 200], [0.5, 0.7]), ("e0", [150, 250], [0.5, 0.8])):
+        run = make_run(tmp_path / name, "entropy" if name[0] == "e" else "random", 0, clicks, miou)
+        atomic_write_text(run.path / "cycles.csv", rows_to_csv(run.rows))
+    main(["report", str(tmp_path), "--cost", "clicks", "-o", str(tmp_path / "table")])
+    text = (tmp_path / "table.md").read_text()
+    assert "150-200 clicks" in text and "Clicks counted at: 360x480 (label maps)" in text
+    with pytest.raises(SystemExit):
+        main(["plot", str(tmp_path), "--metric", "object_f1", "-o", str(tmp_path / "f.png")])
+    assert "they have: miou" in capsys.readouterr().err
