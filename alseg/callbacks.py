@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from alseg.distributed import is_main, share_state
+from alseg.errors import AlsegError
 from alseg.metrics import evaluate
 from alseg.model import SegmentationModule
 from alseg.pool import Oracle
@@ -123,7 +124,7 @@ class ActiveLearningCallback(pl.Callback):
             progress=self.progress,
             train_network=acq.train_network,
             revealed_clicks=oracle.revealed_clicks,
-            true_clicks=oracle.true_clicks,
+            true_clicks=oracle.true_clicks if strategy.reads_ground_truth else refuse_ground_truth(strategy),
         )
         strategy.prepare(context)
         members = [
@@ -151,6 +152,18 @@ class ActiveLearningCallback(pl.Callback):
         queried = share_state(oracle.state, oracle.ledger, queried)
         timer.lap("select")
         return queried
+
+
+def refuse_ground_truth(strategy: Strategy) -> Callable[[], np.ndarray]:
+    """What a strategy that has not declared `reads_ground_truth` gets for `true_clicks`."""
+
+    def refuse() -> np.ndarray:
+        raise AlsegError(
+            f"strategy {strategy.name!r} asked for the true click costs of unlabelled units; only an "
+            "upper-bound ablation that declares reads_ground_truth = True may read them."
+        )
+
+    return refuse
 
 
 def bootstrap_resample(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:

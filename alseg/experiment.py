@@ -306,6 +306,7 @@ class Experiment:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
         row: Row = {"cycle": cycle, "strategy": self.strategy.name, "seed": self.seed, **trained_on}
         row["clicks_counted_at"] = self.clicks_counted_at
+        row["reads_ground_truth"] = int(self.strategy.reads_ground_truth)
         for split, metrics in outcome.metrics.items():
             for key, value in metrics.items():
                 if key.startswith("class_"):  # class_iou -> test_iou_<class>, class_dice -> ...

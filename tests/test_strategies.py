@@ -10,13 +10,16 @@ import torch
 from conftest import acquisition_context
 
 from alseg.cli import config_dir
+from alseg.data.synthetic import random_polygon
+from alseg.errors import AlsegError
 from alseg.experiment import Experiment
 from alseg.pool import LabelState, WholeImage, initial_images
 from alseg.results import read_rows
 from alseg.selection import box_overlap
-from alseg.strategies.base import PoolScores
+from alseg.strategies.base import PoolScores, Strategy, rank_by_score
 from alseg.strategies.ceal import Ceal
 from alseg.strategies.density import InformationDensity
+from alseg.strategies.random import RandomSampling
 from alseg.strategies.suggestive import SuggestiveAnnotation
 
 # Overrides that make each strategy small enough for a test, and a budget that fits it.
@@ -61,21 +64,118 @@ class TestStrategyContract:
     def test_queries_do_not_depend_on_unlabelled_ground_truth(
         self, make_cfg, tmp_path, strategy: str
     ) -> None:
-        queried = []
-        for scramble in (False, True):
-            cfg = make_cfg(
-                "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "budget.cycles=1"
+        cfg = make_cfg(
+            "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "budget.cycles=1"
+        )
+        assert not queries_follow_hidden_truth(cfg, tmp_path)
+
+
+def scramble_hidden_truth(experiment: Experiment, seed: int) -> None:
+    """Replace everything the oracle holds of the unlabelled pool: label maps and polygons
+    (the click costs). The synthetic pool has no instance maps."""
+    pool = experiment.data.train
+    rng = np.random.default_rng(seed)
+    hidden = np.setdiff1d(
+        np.arange(len(pool)), initial_images(len(pool), experiment.budget.initial, experiment.seed)
+    )
+    pool._targets[hidden] = torch.randint(0, 6, pool._targets[hidden].shape, dtype=pool._targets.dtype)
+    side = pool.image_size[0]
+    for image in hidden.tolist():
+        count = int(rng.integers(1, 6))
+        pool._polygons[image] = [
+            (
+                int(rng.integers(1, 6)),
+                random_polygon(rng, int(rng.integers(3, 9)), side / 2).astype(np.float32),
             )
-            experiment = Experiment(cfg, tmp_path / str(scramble))
-            if scramble:
-                hidden = np.setdiff1d(np.arange(24), initial_images(24, cfg.budget.initial, cfg.seed))
-                targets = experiment.data.train._targets
-                targets[hidden] = torch.randint(0, 6, targets[hidden].shape, dtype=targets.dtype)
-            experiment.run()
-            queried.append(
-                load_state(tmp_path / str(scramble) / "state" / "cycle_000.npz")["labelled_at"] == 1
-            )
-        np.testing.assert_array_equal(*queried)
+            for _ in range(count)
+        ]
+
+
+def queries_follow_hidden_truth(cfg, tmp_path, strategy: Strategy | None = None) -> bool:
+    """Whether the ranking of one acquisition changes when the hidden ground truth is scrambled.
+
+    The ranking, not the units bought: with a click budget, how many units a cycle buys
+    depends on what the annotator's clicks turn out to cost, which is the oracle's answer.
+    """
+    rankings = []
+    for scramble in (False, True):
+        experiment = Experiment(cfg, tmp_path / f"scrambled_{scramble}")
+        if strategy is not None:
+            experiment.strategy = strategy
+        if scramble:
+            scramble_hidden_truth(experiment, seed=1)
+        rank = experiment.strategy.rank
+
+        def recording(scores, context, rank=rank):
+            rankings.append(rank(scores, context))
+            return rankings[-1]
+
+        experiment.strategy.rank = recording
+        experiment.run()
+        del experiment.strategy.rank
+    return not np.array_equal(*rankings)
+
+
+class ReadsLabels(RandomSampling):
+    """A positive control: ranks images by the share of their hidden pixels that are background."""
+
+    needs_model = False
+
+    def rank(self, scores: PoolScores, context) -> np.ndarray:
+        truth = context.pool._dataset  # what the leakage test must catch
+        share = np.array([float((truth.target(i) == 0).float().mean()) for i in range(len(truth))])
+        return rank_by_score(np.where(scores.available, share[:, None], -np.inf))
+
+
+class ReadsCosts(RandomSampling):
+    """A positive control: ranks images by their hidden polygons' vertex count."""
+
+    needs_model = False
+
+    def rank(self, scores: PoolScores, context) -> np.ndarray:
+        truth = context.pool._dataset
+        clicks = np.array([float(sum(len(v) for _, v in truth.polygons(i))) for i in range(len(truth))])
+        return rank_by_score(np.where(scores.available, clicks[:, None], -np.inf))
+
+
+class AsksForTrueClicks(RandomSampling):
+    """Opens the true-click door without declaring itself an upper bound."""
+
+    needs_model = False
+
+    def rank(self, scores: PoolScores, context) -> np.ndarray:
+        return rank_by_score(np.where(scores.available, context.true_clicks(), -np.inf))
+
+
+@pytest.mark.parametrize("control", [ReadsLabels, ReadsCosts])
+def test_the_leakage_test_catches_strategies_that_read_hidden_truth(make_cfg, tmp_path, control) -> None:
+    cfg = make_cfg("debug=tiny", "strategy=random", "budget.cycles=1")
+    assert queries_follow_hidden_truth(cfg, tmp_path, control("control"))
+
+
+def test_only_declared_upper_bounds_read_true_clicks(make_cfg, tmp_path) -> None:
+    cfg = make_cfg("debug=tiny", "strategy=random", "budget.cycles=1")
+    with pytest.raises(AlsegError, match="only an upper-bound ablation"):
+        queries_follow_hidden_truth(cfg, tmp_path, AsksForTrueClicks("sneaky"))
+    # Exactly one config may read ground truth: cereals with the oracle cost.
+    assert not any(build_strategy(make_cfg, name).reads_ground_truth for name in STRATEGIES)
+    oracle_cost = build_strategy(make_cfg, "cereals", "strategy.cost=oracle")
+    assert oracle_cost.reads_ground_truth
+    cfg = make_cfg(
+        "debug=tiny",
+        "strategy=cereals",
+        *TINY_OVERRIDES["cereals"],
+        "strategy.cost=oracle",
+        "budget.cycles=1",
+    )
+    assert queries_follow_hidden_truth(cfg, tmp_path / "oracle")  # the door is real
+    assert read_rows(tmp_path / "oracle" / "scrambled_False" / "cycles.csv")[0]["reads_ground_truth"] == 1
+
+
+def build_strategy(make_cfg, name: str, *overrides: str) -> Strategy:
+    from hydra.utils import instantiate
+
+    return instantiate(make_cfg(f"strategy={name}", *overrides).strategy)
 
 
 def test_cereals_labels_parts_of_images_in_clicks_without_overlap(make_cfg, tmp_path) -> None:

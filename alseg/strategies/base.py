@@ -60,7 +60,8 @@ class PoolScores:
 @dataclass
 class AcquisitionContext:
     """What one cycle's query may use. Of the ground truth of unlabelled units it holds only
-    `true_clicks`, the door that upper-bound ablations (CEREALS' oracle cost) open on purpose."""
+    `true_clicks`, the door that upper-bound ablations (CEREALS' oracle cost) open on purpose;
+    it opens only for a strategy that declares `reads_ground_truth`."""
 
     cycle: int
     network: nn.Module
@@ -85,9 +86,12 @@ class Strategy(ABC):
     dropout committee (`mc_passes` > 0, `mc_mode` "head" or "full"), a committee of
     `ensemble_size` networks trained on bootstrap resamples, pooled descriptors
     (`needs_descriptors`). Unit statistics are "higher = more informative".
+    `reads_ground_truth` marks an upper-bound ablation: only such a strategy may open
+    `AcquisitionContext.true_clicks`, and its runs say so in cycles.csv.
     """
 
     needs_model: bool = True
+    reads_ground_truth: bool = False
     mc_passes: int = 0
     mc_mode: str = "head"
     ensemble_size: int = 0

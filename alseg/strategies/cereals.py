@@ -50,6 +50,7 @@ class Cereals(Strategy):
         if cost not in COST_MODES:
             raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
         self.cost, self.nms_threshold = cost, nms_threshold
+        self.reads_ground_truth = cost == "oracle"
         self.cost_steps, self.cost_batch_size, self.cost_width = cost_steps, cost_batch_size, cost_width
         self.cost_model: ClickCostModel | None = None
 
