@@ -99,7 +99,10 @@ class ActiveLearningCallback(pl.Callback):
         inference_precision = trainer.precision_plugin.forward_context
         with inference_precision():
             for split, loader in self.eval_loaders.items():
-                outcome.metrics[split] = evaluate(pl_module, loader, self.num_classes, pl_module.device)
+                per_image = loader.dataset.per_image_classes
+                outcome.metrics[split] = evaluate(
+                    pl_module, loader, self.num_classes, pl_module.device, per_image
+                )
         timer.lap("evaluate")
         if self.acquisition is not None:
             outcome.queried = self._acquire(pl_module, self.acquisition, timer, inference_precision)

@@ -68,6 +68,11 @@ class EvaluationImages(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
+    @property
+    def per_image_classes(self) -> tuple[int, ...]:
+        """Classes the split scores per image too (ISIC's lesion)."""
+        return self.split.per_image_classes
+
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         item = self.split.image(index), self.split.target(index)
         if hasattr(self.split, "instances"):  # ground-truth objects for the object-level F1
@@ -308,16 +313,32 @@ class Experiment:
         row["clicks_counted_at"] = self.clicks_counted_at
         row["reads_ground_truth"] = int(self.strategy.reads_ground_truth)
         for split, metrics in outcome.metrics.items():
-            for key, value in metrics.items():
-                if key.startswith("class_"):  # class_iou -> test_iou_<class>, class_dice -> ...
-                    per_class = zip(self.data.class_names, value, strict=True)
-                    row.update({f"{split}_{key.removeprefix('class_')}_{name}": v for name, v in per_class})
-                else:
-                    row[f"{split}_{key}"] = value
+            row.update(metric_columns(split, metrics, self.data.class_names))
         row["queried_units"] = len(outcome.queried)
         row.update({f"{phase}_seconds": round(took, 3) for phase, took in outcome.seconds.items()})
         row["acquisition_seconds"] = round(outcome.acquisition_seconds, 3)
         return row
+
+
+def metric_columns(split: str, metrics: dict[str, Any], class_names: tuple[str, ...]) -> Row:
+    """cycles.csv columns of one split's metrics: `test_miou`, per class `test_iou_<class>` and
+    `test_dice_<class>` (pooled over the split's pixels). Where a class is also scored per
+    image (ISIC's lesion), `test_jaccard_<class>` and `test_dice_<class>` are the means over
+    images and its pooled columns are named `test_pooled_iou_<class>`, `test_pooled_dice_<class>`."""
+    per_image = set(metrics.get("image_jaccard", {}))
+    columns: Row = {}
+    for key, value in metrics.items():
+        if key.startswith("class_"):  # class_iou -> test_iou_<class>, class_dice -> ...
+            kind = key.removeprefix("class_")
+            for cls, (name, v) in enumerate(zip(class_names, value, strict=True)):
+                columns[f"{split}_{'pooled_' if cls in per_image else ''}{kind}_{name}"] = v
+        elif key.startswith("image_"):  # image_jaccard -> test_jaccard_<class>, image_dice -> ...
+            columns.update(
+                {f"{split}_{key.removeprefix('image_')}_{class_names[c]}": v for c, v in value.items()}
+            )
+        else:
+            columns[f"{split}_{key}"] = value
+    return columns
 
 
 def _numeric(row: Row) -> dict[str, float]:

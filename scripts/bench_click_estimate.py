@@ -19,9 +19,15 @@ from pathlib import Path
 import numpy as np
 from benchlib import print_table, save
 
-from alseg.costs import CONTOUR_TOLERANCE, MIN_OUTLINED_AREA, contour_clicks, outline_vertices
+from alseg.costs import (
+    CONTOUR_TOLERANCE,
+    MIN_OUTLINED_AREA,
+    contour_clicks,
+    outline_vertices,
+    polygon_clicks,
+)
 from alseg.data.cityscapes import scalabel_polygons
-from alseg.data.synthetic import random_polygon, rasterise
+from alseg.data.synthetic import random_polygon, rasterise, render_image
 
 BDD_POLYGONS = (
     Path(__file__).resolve().parents[2]
@@ -99,6 +105,9 @@ def main() -> None:
             {"shape": name, "tolerance": tolerance, "truth": truth, "estimate": int(e)}
             for (name, _, truth), e in zip(shapes, found, strict=True)
         ]
+        for side in (64, 256):
+            found, exact = synthetic_counts(side, tolerance, min_area)
+            rows.append(summary(f"synthetic images at {side} px", found, exact, tolerance))
         if human:
             found = np.array([estimate(v, (720, 1280), tolerance, min_area) for v, _ in human])
             rows.append(
@@ -115,6 +124,18 @@ def main() -> None:
             f"{np.mean(edges < 0.01):.1%} of edges zero"
         )
     save("click_estimate", rows, shapes=per_shape)
+
+
+def synthetic_counts(side: int, tolerance: float, min_area: float) -> tuple[np.ndarray, np.ndarray]:
+    """Estimated and exact clicks of 100 synthetic images (exact: their polygons' vertices,
+    occluded ones included; discs are 14-20-gons)."""
+    box = np.array([[0, 0, side, side]])
+    found, exact = [], []
+    for index in range(100):
+        _, label, polygons = render_image(0, "train", index, side, 0.0)
+        found.append(int(contour_clicks(label, box, (0,), tolerance, min_area)[0]))
+        exact.append(int(polygon_clicks(polygons, box)[0]))
+    return np.array(found), np.array(exact)
 
 
 def simplified_vertices(vertices: np.ndarray, tolerance: float) -> int:

@@ -17,6 +17,8 @@ def test_ceal_isic2017(make_cfg) -> None:
     assert cfg.dataset.name == "isic2017" and cfg.strategy.name == "ceal_melanoma"
     assert (cfg.budget.initial, cfg.budget.cycles, cfg.strategy.mc_passes) == (600, 10, 20)
     assert cfg.budget.per_cycle == 2 * cfg.strategy.no_detection + cfg.strategy.random
+    # The survey's iteration: 10 "no detection", 10 most uncertain, 15 random.
+    assert (cfg.strategy.no_detection, cfg.strategy.random, cfg.budget.per_cycle) == (10, 15, 35)
 
 
 def test_suggestive_glas(make_cfg) -> None:

@@ -41,6 +41,7 @@ class SegmentationDataset(ImageSource, Protocol):
     """
 
     unannotated_classes: tuple[int, ...]
+    per_image_classes: tuple[int, ...]  # classes also scored per image (a challenge's metric)
 
     def target(self, index: int) -> torch.Tensor: ...
 

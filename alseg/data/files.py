@@ -93,6 +93,7 @@ class LabelledFiles:
         unannotated_classes: tuple[int, ...] = (),
         polygon_source: PolygonSource | None = None,
         cache_dir: str | Path | None = None,
+        per_image_classes: tuple[int, ...] = (),
     ) -> None:
         self.pairs = list(pairs)
         self.class_names = class_names
@@ -100,6 +101,7 @@ class LabelledFiles:
         self.lookup = lookup
         self.unannotated_classes = unannotated_classes
         self.polygon_source = polygon_source
+        self.per_image_classes = per_image_classes
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         self._annotation_sizes: dict[int, tuple[int, int]] = {}

@@ -33,7 +33,13 @@ def _split(root: Path, folder: str, size: tuple[int, int], cache_dir: str | None
     if not pairs:
         raise AlsegError(f"{images_dir} holds no ISIC_*.jpg images")
     return LabelledFiles(
-        pairs, CLASS_NAMES, size, label_lookup({0: 0, 255: 1}), unannotated_classes=(0,), cache_dir=cache_dir
+        pairs,
+        CLASS_NAMES,
+        size,
+        label_lookup({0: 0, 255: 1}),
+        unannotated_classes=(0,),
+        cache_dir=cache_dir,
+        per_image_classes=(1,),  # the challenge ranks by the lesion's mean per-image Jaccard
     )
 
 

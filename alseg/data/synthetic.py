@@ -143,6 +143,7 @@ class SyntheticDataset:
 
     class_names = CLASS_NAMES
     unannotated_classes: tuple[int, ...] = (0,)
+    per_image_classes: tuple[int, ...] = ()
 
     def __init__(self, split: str, length: int, size: int, seed: int, noise: float) -> None:
         rendered = [render_image(seed, split, i, size, noise) for i in range(length)]
