@@ -38,15 +38,14 @@ def clip_polygon(vertices: np.ndarray, box: tuple[int, int, int, int]) -> np.nda
         if len(points) == 0:
             break
         inside = points[:, axis] >= bound if above else points[:, axis] <= bound
-        clipped = []
-        for i in range(len(points)):
-            current, previous = points[i], points[i - 1]
-            if inside[i] != inside[i - 1]:
-                t = (bound - previous[axis]) / (current[axis] - previous[axis])
-                clipped.append(previous + t * (current - previous))
-            if inside[i]:
-                clipped.append(current)
-        points = _distinct(np.array(clipped, dtype=np.float64).reshape(-1, 2))
+        previous, previous_inside = np.roll(points, 1, axis=0), np.roll(inside, 1)
+        crossing = inside != previous_inside
+        step = points[:, axis] - previous[:, axis]
+        t = np.divide(bound - previous[:, axis], step, out=np.zeros(len(points)), where=crossing)
+        crossings = previous + t[:, None] * (points - previous)
+        # For each vertex in order: the crossing on the edge that reaches it, then the vertex.
+        candidates = np.stack([crossings, points], axis=1).reshape(-1, 2)
+        points = _distinct(candidates[np.stack([crossing, inside], axis=1).reshape(-1)])
     if len(points) < 3 or polygon_area(points) < _SAME_POINT:
         return np.zeros((0, 2))
     return points
@@ -67,39 +66,54 @@ def polygon_area(points: np.ndarray) -> float:
 
 
 def polygon_clicks(polygons: list[Polygon], boxes: np.ndarray) -> np.ndarray:
-    """Clicks to outline every polygon part inside each box (R, 4) -> (R,) int64."""
+    """Clicks to outline every polygon part inside each box (R, 4) -> (R,) int64.
+
+    Only polygons that cross a box's border are clipped: one inside costs its own vertices,
+    one outside (or only touching) nothing.
+    """
     clicks = np.zeros(len(boxes), dtype=np.int64)
-    for r, box in enumerate(boxes):
-        for _, vertices in polygons:
-            clicks[r] += len(clip_polygon(vertices, tuple(box)))
+    if not polygons:
+        return clicks
+    shapes = [np.asarray(vertices, dtype=np.float64).reshape(-1, 2) for _, vertices in polygons]
+    low = np.array([shape.min(axis=0) if len(shape) else (np.inf, np.inf) for shape in shapes])
+    high = np.array([shape.max(axis=0) if len(shape) else (-np.inf, -np.inf) for shape in shapes])
+    own = np.array([len(clip_polygon(shape, (-np.inf, -np.inf, np.inf, np.inf))) for shape in shapes])
+    for r, (y0, x0, y1, x1) in enumerate(boxes):
+        apart = (high[:, 0] <= x0) | (low[:, 0] >= x1) | (high[:, 1] <= y0) | (low[:, 1] >= y1)
+        within = (low[:, 0] >= x0) & (high[:, 0] <= x1) & (low[:, 1] >= y0) & (high[:, 1] <= y1)
+        clicks[r] = own[within & ~apart].sum()
+        for index in np.flatnonzero(~apart & ~within):
+            clicks[r] += len(clip_polygon(shapes[index], (y0, x0, y1, x1)))
     return clicks
 
 
 def outline_vertices(contour: np.ndarray, tolerance: float) -> int:
-    """Vertices of a closed contour (N, 2) simplified with Douglas-Peucker at `tolerance`.
+    """How many vertices `simplified_outline` keeps (at least 3)."""
+    return max(len(simplified_outline(contour, tolerance)), 3)
+
+
+def simplified_outline(contour: np.ndarray, tolerance: float) -> np.ndarray:
+    """Corners (K, 2) of a closed contour (N, 2) simplified with Douglas-Peucker at `tolerance`.
 
     A closed contour has no natural start; a start in the middle of a straight edge would
-    survive as a spurious vertex. So it is simplified once, then again starting at one of the
-    corners the first pass found. Douglas-Peucker splits greedily and can keep two corners a
-    pixel apart where a rasterised tip is flat; corners that lie within `tolerance` of the
-    line through their neighbours are then dropped, the flattest first.
+    survive as a spurious vertex. So it starts at the point farthest from the centroid, a
+    corner of the convex hull and so of the outline. Douglas-Peucker splits greedily and can
+    keep two corners a pixel apart where a rasterised tip is flat; corners that lie within
+    `tolerance` of the line through their neighbours are then dropped, the flattest first.
     """
     from skimage.measure import approximate_polygon
 
     points = contour[:-1] if np.array_equal(contour[0], contour[-1]) else contour
-    start = int(np.argmax(np.hypot(*(points - points[0]).T)))
-    for _ in range(2):
-        points = np.roll(points, -start, axis=0)
-        corners = approximate_polygon(np.vstack([points, points[:1]]), tolerance)[:-1]
-        middle = corners[len(corners) // 2]
-        start = int(np.argmin(np.hypot(*(points - middle).T)))
+    start = int(np.argmax(np.hypot(*(points - points.mean(axis=0)).T)))
+    points = np.roll(points, -start, axis=0)
+    corners = approximate_polygon(np.vstack([points, points[:1]]), tolerance)[:-1]
     while len(corners) > 3:
         deviation = _chord_distances(corners)
         flattest = int(np.argmin(deviation))
         if deviation[flattest] >= tolerance:
             break
         corners = np.delete(corners, flattest, axis=0)
-    return max(len(corners), 3)
+    return corners
 
 
 def _chord_distances(corners: np.ndarray) -> np.ndarray:
@@ -111,6 +125,30 @@ def _chord_distances(corners: np.ndarray) -> np.ndarray:
     return cross / np.maximum(np.hypot(*chord.T), 1e-9)
 
 
+def label_map_outlines(
+    target: np.ndarray,
+    skip_classes: tuple[int, ...],
+    tolerance: float = CONTOUR_TOLERANCE,
+    min_area: float = MIN_OUTLINED_AREA,
+) -> list[Polygon]:
+    """The polygons an annotator would draw on a label map (H, W): each connected part of each
+    class outlined by its contour, simplified with Douglas-Peucker at `tolerance` pixels.
+    Classes in `skip_classes` (background, ignore) and parts under `min_area` pixels are not
+    outlined. Vertices are (x, y) on pixel edges: pixel (r, c) spans [c, c + 1) x [r, r + 1)."""
+    from skimage.measure import find_contours
+
+    outlines: list[Polygon] = []
+    for cls in np.unique(target):
+        if int(cls) in skip_classes:
+            continue
+        mask = np.pad(target == cls, 1).astype(np.float32)
+        for contour in find_contours(mask, 0.5):
+            if polygon_area(contour) >= min_area:
+                corners = simplified_outline(contour, tolerance)
+                outlines.append((int(cls), corners[:, ::-1] - 0.5))  # padded (row, col) -> (x, y)
+    return outlines
+
+
 def contour_clicks(
     target: np.ndarray,
     boxes: np.ndarray,
@@ -118,26 +156,10 @@ def contour_clicks(
     tolerance: float = CONTOUR_TOLERANCE,
     min_area: float = MIN_OUTLINED_AREA,
 ) -> np.ndarray:
-    """Estimated clicks per box (R, 4) -> (R,) when a dataset has no polygons.
-
-    Each connected part of each class in the box is outlined by its contour, simplified with
-    Douglas-Peucker at `tolerance` pixels; its vertices are the clicks. Classes in
-    `skip_classes` (background, ignore) and parts under `min_area` pixels are not outlined,
-    as annotators do not draw them. `target` is the label map at the annotation resolution.
-    """
-    from skimage.measure import find_contours
-
-    clicks = np.zeros(len(boxes), dtype=np.int64)
-    for r, (y0, x0, y1, x1) in enumerate(boxes):
-        crop = target[y0:y1, x0:x1]
-        for cls in np.unique(crop):
-            if int(cls) in skip_classes:
-                continue
-            mask = np.pad(crop == cls, 1).astype(np.float32)
-            for contour in find_contours(mask, 0.5):
-                if polygon_area(contour) >= min_area:
-                    clicks[r] += outline_vertices(contour, tolerance)
-    return clicks
+    """Estimated clicks per box (R, 4) -> (R,) when a dataset has no polygons: the outlines of
+    `label_map_outlines`, clipped to each box like drawn polygons. `target` is the label map at
+    the annotation resolution."""
+    return polygon_clicks(label_map_outlines(target, skip_classes, tolerance, min_area), boxes)
 
 
 def scale_boxes(boxes: np.ndarray, size: tuple[int, int], annotation_size: tuple[int, int]) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import IO
 import numpy as np
 import torch
 
-from alseg.costs import contour_clicks, polygon_clicks, scale_boxes
+from alseg.costs import label_map_outlines, polygon_clicks, scale_boxes
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.errors import AlsegError
 
@@ -216,7 +216,9 @@ class Oracle:
         self.state = state
         self.ledger = ledger
         self.pool_images = ImagesOnly(pool)
-        self._unit_clicks: dict[int, tuple[float, np.ndarray]] = {}
+        self._outline_cache: dict[int, list] = {}
+        self._unit_clicks: dict[int, dict[int, float]] = {}
+        self._whole_clicks: dict[int, float] = {}
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
@@ -235,7 +237,7 @@ class Oracle:
         y0, x0, y1, x1 = self.state.boxes[region]
         new_pixels = int((~self.state.pixel_mask(image)[y0:y1, x0:x1]).sum())
         height, width = self.state.image_size
-        clicks = self._clicks(image)[1][region]
+        clicks = self._clicks(image, np.array([region]))[0]
         return {
             "images": new_pixels / (height * width),
             "pixels": float(new_pixels),
@@ -252,9 +254,8 @@ class Oracle:
             # Each unit keeps its own click count (what a region-level model learns from),
             # while the ledger pays for the image once.
             units = np.array([[image, r] for r in range(regions)])
-            whole, per_unit = self._clicks(image)
-            self.state.mark(units, cycle, per_unit.astype(np.float32))
-            clicks += whole
+            self.state.mark(units, cycle, self._clicks(image).astype(np.float32))
+            clicks += self._image_clicks(image)
         self.ledger.charge(
             {
                 "images": len(images),
@@ -264,25 +265,34 @@ class Oracle:
             }
         )
 
-    def _clicks(self, image: int) -> tuple[float, np.ndarray]:
-        """Clicks of the whole image and of each of its units (R,), as annotated (cached)."""
-        if image not in self._unit_clicks:
-            size = self._pool.annotation_size(image)
-            height, width = self.state.image_size
-            boxes = np.vstack([[0, 0, height, width], self.state.boxes])
-            # Whole images are priced once, however many units share their box.
-            boxes, inverse = np.unique(
-                scale_boxes(boxes, self.state.image_size, size), axis=0, return_inverse=True
-            )
+    def _outlines(self, image: int) -> list:
+        """What the annotator draws on the image: its polygons, or the outlines of its label map."""
+        if image not in self._outline_cache:
             polygons = self._pool.polygons(image)
-            if polygons is not None:
-                clicks = polygon_clicks(polygons, boxes)
-            else:
+            if polygons is None:
                 skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
-                clicks = contour_clicks(self._pool.annotation_target(image), boxes, skip_classes=skip)
-            clicks = clicks[inverse.ravel()]
-            self._unit_clicks[image] = float(clicks[0]), clicks[1:].astype(np.float64)
-        return self._unit_clicks[image]
+                polygons = label_map_outlines(self._pool.annotation_target(image), skip)
+            self._outline_cache[image] = polygons
+        return self._outline_cache[image]
+
+    def _clicks(self, image: int, regions: np.ndarray | None = None) -> np.ndarray:
+        """Clicks of the image's units (all, or `regions`), counted as annotated (cached)."""
+        regions = np.arange(len(self.state.boxes)) if regions is None else regions
+        known = self._unit_clicks.setdefault(image, {})
+        missing = [r for r in regions.tolist() if r not in known]
+        if missing:
+            size = self._pool.annotation_size(image)
+            boxes = scale_boxes(self.state.boxes[missing], self.state.image_size, size)
+            known.update(zip(missing, polygon_clicks(self._outlines(image), boxes).tolist(), strict=True))
+        return np.array([known[r] for r in regions.tolist()], dtype=np.float64)
+
+    def _image_clicks(self, image: int) -> float:
+        """Clicks of the whole image, counted once however its units overlap (cached)."""
+        if image not in self._whole_clicks:
+            height, width = self._pool.annotation_size(image)
+            whole = np.array([[0, 0, height, width]])
+            self._whole_clicks[image] = float(polygon_clicks(self._outlines(image), whole)[0])
+        return self._whole_clicks[image]
 
     def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:
         """Label the units, charge the ledger and return the cost of this query.
@@ -337,7 +347,7 @@ class Oracle:
 
     def true_clicks(self) -> np.ndarray:
         """Clicks of every unit (images, regions), read from hidden labels (upper-bound ablations)."""
-        return np.stack([self._clicks(i)[1] for i in range(self.state.num_images)])
+        return np.stack([self._clicks(i) for i in range(self.state.num_images)])
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling everything not labelled yet.
@@ -352,7 +362,7 @@ class Oracle:
         for image in self.state.unlabelled_images().tolist():
             new_share = 1.0 - self.state.pixel_mask(image).mean()
             if unit == "clicks":
-                total += self._clicks(image)[0] * new_share
+                total += self._image_clicks(image) * new_share
             else:
                 total += new_share * (height * width if unit == "pixels" else 1.0)
         return total
