@@ -143,7 +143,17 @@ class Experiment:
         }
 
     def run(self) -> list[Row]:
-        """Run (or resume) every cycle; return the cycle rows."""
+        """Run (or resume) every cycle; return the cycle rows. A finished run is left as it is."""
+        self._check_config_matches_saved()
+        finished = self.run_dir.finished_rows()
+        if finished is not None:
+            log.info(
+                "%s is finished (%d cycles); its results are in %s",
+                self.run_dir.root,
+                len(finished),
+                self.run_dir.root / "cycles.csv",
+            )
+            return finished
         self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
         status = "failed"
         try:
@@ -161,7 +171,6 @@ class Experiment:
         return SUMMARY_COLUMNS + metrics
 
     def _run_cycles(self) -> list[Row]:
-        self._check_config_matches_saved()
         if is_main():
             self.run_dir.remove_stale_temporaries()
         completed = self.run_dir.last_completed_cycle()
@@ -201,12 +210,13 @@ class Experiment:
     def _check_config_matches_saved(self) -> None:
         saved = self.run_dir.root / "config.yaml"
         text = OmegaConf.to_yaml(self.cfg, resolve=True)
-        if saved.exists() and self.run_dir.last_completed_cycle() >= 0 and saved.read_text() != text:
+        same = saved.exists() and saved.read_text() == text
+        if not same and self.run_dir.last_completed_cycle() >= 0:
             raise AlsegError(
                 f"{self.run_dir.root} holds a run with a different config ({saved}); resume it "
                 "with the same overrides, or give a new hydra.run.dir."
             )
-        if is_main():
+        if is_main() and not same:
             atomic_write_text(saved, text)
 
     def _check_budget_fits(self) -> None:

@@ -393,7 +393,7 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
         "seeds both ran (one seed, one initial set); `saving_vs_random`: 1 - cost to 95% / random's, "
         "only when every seed of both reached it. Cost to 95% is the mean over the seeds that reached it.",
     ]
-    oracle_runs = sorted({run.strategy for run in runs if int(run.rows[0].get("reads_ground_truth", 0))})
+    oracle_runs = sorted({run.strategy for run in runs if run.rows[0].get("reads_ground_truth") == 1})
     if oracle_runs:
         notes.append(f"Upper bounds that read ground truth (not strategies): {', '.join(oracle_runs)}.")
     counted = sorted({str(run.rows[0].get("clicks_counted_at", "unknown")) for run in runs})

@@ -47,8 +47,11 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 
 def rows_to_csv(rows: list[Row]) -> str:
+    """CSV of the rows; columns in order of first appearance (a column added by a later version
+    of alseg is empty in rows written before it)."""
+    columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
@@ -80,6 +83,14 @@ class RunDirectory:
         """The highest cycle whose state was committed, or -1 for a new run."""
         cycles = [int(p.stem.split("_")[1]) for p in self.state_dir.glob("cycle_*.json")]
         return max(cycles, default=-1)
+
+    def finished_rows(self) -> list[Row] | None:
+        """The rows of a run whose last committed cycle queried nothing (it is done), else None."""
+        completed = self.last_completed_cycle()
+        if completed < 0:
+            return None
+        rows = json.loads((self.state_dir / f"cycle_{completed:03d}.json").read_text())["rows"]
+        return rows if rows and int(rows[-1].get("queried_units", 1)) == 0 else None
 
     def remove_stale_temporaries(self) -> None:
         """Delete temporary files that a killed process left half-written."""

@@ -64,3 +64,16 @@ def test_killed_run_resumes_to_the_same_result(tmp_path: Path, kill_after: str) 
                 np.testing.assert_array_equal(got[key], expected[key])
     leftovers = [p.name for p in interrupted.rglob(".*") if p.is_file() and p.name.startswith(".cycle")]
     assert leftovers == []
+
+
+def test_a_finished_run_run_again_changes_nothing(run_tiny, make_cfg, tmp_path, caplog) -> None:
+    from alseg.experiment import run
+
+    rows, run_dir = run_tiny("budget.cycles=1")
+    before = {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()}
+    stamps = {p: p.stat().st_mtime_ns for p in before}
+    caplog.set_level("INFO", logger="alseg")
+    again = run(make_cfg("debug=tiny", "budget.cycles=1"), run_dir)
+    assert again == rows and "is finished (2 cycles)" in caplog.text
+    assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
+    assert {p: p.stat().st_mtime_ns for p in before} == stamps  # not even rewritten
