@@ -145,6 +145,9 @@ class Experiment:
     def run(self) -> list[Row]:
         """Run (or resume) every cycle; return the cycle rows. A finished run is left as it is."""
         self._check_config_matches_saved()
+        if is_main():
+            self.run_dir.discard_damaged_cycles()
+        barrier()
         finished = self.run_dir.finished_rows()
         if finished is not None:
             log.info(

@@ -4,15 +4,21 @@ Layout:
   config.yaml                 the resolved config of the run
   cycles.csv                  one row per cycle (cost in every unit, metrics, seconds)
   state/cycle_NNN.npz         LabelState after cycle NNN's acquisition (labelled_at, clicks, pseudo)
-  state/cycle_NNN.json        rows and ledger up to cycle NNN; written last, it marks NNN complete
-  checkpoints/cycle_NNN.pt    network weights trained in cycle NNN (latest only unless kept)
+  state/cycle_NNN.json        rows, ledger and the checksums of NNN's files; written last, it
+                              marks NNN complete
+  checkpoints/cycle_NNN.pt    network weights trained in cycle NNN (the latest two unless kept)
+
+On resume the latest cycle is verified against its checksums; a damaged cycle is discarded
+(one warning) and recomputed from the one before it, whose weights are still kept.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import logging
 import math
 import os
 import tempfile
@@ -22,9 +28,21 @@ from typing import IO, Any
 
 import torch
 
+from alseg.errors import AlsegError
 from alseg.pool import CostLedger, LabelState
 
+log = logging.getLogger("alseg")
+
 Row = dict[str, Any]
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
@@ -89,8 +107,51 @@ class RunDirectory:
         completed = self.last_completed_cycle()
         if completed < 0:
             return None
-        rows = json.loads((self.state_dir / f"cycle_{completed:03d}.json").read_text())["rows"]
+        rows = self._record(completed)["rows"]
         return rows if rows and int(rows[-1].get("queried_units", 1)) == 0 else None
+
+    def _record(self, cycle: int) -> dict[str, Any]:
+        return json.loads((self.state_dir / f"cycle_{cycle:03d}.json").read_text())
+
+    def damage(self, cycle: int) -> str | None:
+        """What is wrong with a committed cycle's files, or None when they are intact."""
+        try:
+            record = self._record(cycle)
+        except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
+            return f"its record does not parse ({error})"
+        files = {"state": self.state_dir / f"cycle_{cycle:03d}.npz", "checkpoint": self.checkpoint(cycle)}
+        for name, expected in record.get("checksums", {}).items():
+            if not files[name].is_file():
+                return f"{files[name].name} is missing"
+            if file_digest(files[name]) != expected:
+                return f"{files[name].name} does not match its checksum"
+        return None
+
+    def discard_damaged_cycles(self) -> None:
+        """Verify the latest committed cycles; discard damaged ones, newest first, until one
+        is intact. One clear error when no intact cycle is left to resume from."""
+        while (cycle := self.last_completed_cycle()) >= 0:
+            problem = self.damage(cycle)
+            if problem is None:
+                return
+            for path in (
+                self.state_dir / f"cycle_{cycle:03d}.json",
+                self.state_dir / f"cycle_{cycle:03d}.npz",
+            ):
+                path.unlink(missing_ok=True)
+            self.checkpoint(cycle).unlink(missing_ok=True)
+            if cycle == 0 or self.damage(cycle - 1) is not None or not self.checkpoint(cycle - 1).is_file():
+                raise AlsegError(
+                    f"{self.root}: cycle {cycle} was damaged ({problem}) and no intact cycle is left to "
+                    "resume from; delete the run directory (or give a new hydra.run.dir) to start again."
+                )
+            log.warning(
+                "%s: cycle %d was damaged (%s); it is discarded and recomputed from cycle %d",
+                self.root,
+                cycle,
+                problem,
+                cycle - 1,
+            )
 
     def remove_stale_temporaries(self) -> None:
         """Delete temporary files that a killed process left half-written."""
@@ -112,18 +173,20 @@ class RunDirectory:
         keep_checkpoints: bool,
     ) -> None:
         """Commit one completed cycle: checkpoint, state, then the json that marks it done."""
+        state_file = self.state_dir / f"cycle_{cycle:03d}.npz"
         atomic_write(self.checkpoint(cycle), lambda handle: torch.save(weights, handle))
-        atomic_write(self.state_dir / f"cycle_{cycle:03d}.npz", state.save)
-        record = {"cycle": cycle, "rows": rows, "ledger": ledger.spent}
+        atomic_write(state_file, state.save)
+        checksums = {"state": file_digest(state_file), "checkpoint": file_digest(self.checkpoint(cycle))}
+        record = {"cycle": cycle, "rows": rows, "ledger": ledger.spent, "checksums": checksums}
         atomic_write_text(self.state_dir / f"cycle_{cycle:03d}.json", json.dumps(record, indent=1))
-        # Only now is the previous checkpoint no longer needed to resume.
-        if not keep_checkpoints and cycle > 0:
-            self.checkpoint(cycle - 1).unlink(missing_ok=True)
+        # The previous cycle's weights stay: a damaged cycle is recomputed from them.
+        if not keep_checkpoints and cycle > 1:
+            self.checkpoint(cycle - 2).unlink(missing_ok=True)
         self.write_rows(rows)
 
     def restore(self, cycle: int, state: LabelState, ledger: CostLedger) -> list[Row]:
         """Load the committed state of `cycle` into `state` and `ledger`; return its rows."""
-        record = json.loads((self.state_dir / f"cycle_{cycle:03d}.json").read_text())
+        record = self._record(cycle)
         state.load(self.state_dir / f"cycle_{cycle:03d}.npz")
         ledger.spent.update(record["ledger"])
         self.write_rows(record["rows"])

@@ -77,3 +77,28 @@ def test_a_finished_run_run_again_changes_nothing(run_tiny, make_cfg, tmp_path, 
     assert again == rows and "is finished (2 cycles)" in caplog.text
     assert {p: p.read_bytes() for p in run_dir.rglob("*") if p.is_file()} == before
     assert {p: p.stat().st_mtime_ns for p in before} == stamps  # not even rewritten
+
+
+@pytest.mark.parametrize("damaged", ["cycle_002.npz", "cycle_002.json"])
+def test_a_truncated_state_file_is_discarded_and_recomputed(run_tiny, make_cfg, damaged, caplog) -> None:
+    from alseg.experiment import run
+
+    _, run_dir = run_tiny("budget.cycles=2", "train.reinit=false")
+    expected = rows_without_timing(run_dir)
+    path = run_dir / "state" / damaged
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    caplog.set_level("WARNING", logger="alseg")
+    run(make_cfg("debug=tiny", "budget.cycles=2", "train.reinit=false"), run_dir)
+    assert "cycle 2 was damaged" in caplog.text and "recomputed from cycle 1" in caplog.text
+    assert rows_without_timing(run_dir) == expected
+
+
+def test_nothing_intact_left_is_one_clear_error(run_tiny, make_cfg) -> None:
+    from alseg.errors import AlsegError
+    from alseg.experiment import run
+
+    _, run_dir = run_tiny("budget.cycles=1")
+    for name in ("cycle_000.npz", "cycle_001.npz"):
+        (run_dir / "state" / name).write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(AlsegError, match="no intact cycle is left"):
+        run(make_cfg("debug=tiny", "budget.cycles=1"), run_dir)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
+import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -13,6 +15,8 @@ from PIL import Image, UnidentifiedImageError
 
 from alseg.data.base import Polygon
 from alseg.errors import AlsegError
+
+log = logging.getLogger("alseg")
 
 INVALID = -1
 """Label lookup value of a raw label value that must not occur."""
@@ -119,12 +123,19 @@ class LabelledFiles:
     def _load_from_disk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         assert self.cache_dir is not None
         image_path, label_path = self.pairs[index]
+        # Keyed by both files' paths, byte sizes and modification times (ns) and the size asked.
         stamp = f"{image_path}|{label_path}|{self.image_size}|"
-        stamp += "|".join(str(p.stat().st_mtime_ns) for p in self.pairs[index] if p.exists())
+        stamp += "|".join(
+            f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.pairs[index] if p.exists()
+        )
         path = self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}.npz"
         if path.exists():
-            with np.load(path) as saved:
-                return saved["image"], saved["label"]
+            try:
+                with np.load(path) as saved:
+                    return saved["image"], saved["label"]
+            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+                log.warning("cache entry %s of %s is damaged (%s); rebuilding it", path, image_path, error)
+                path.unlink(missing_ok=True)
         image, label = self._decode(index)
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
