@@ -158,6 +158,7 @@ class Experiment:
             )
             return finished
         self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
+        self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
         status = "failed"
         try:
             rows = self._run_cycles()
@@ -180,6 +181,9 @@ class Experiment:
         if completed >= 0:
             rows = self.run_dir.restore(completed, self.state, self.ledger)
             log.info("resuming %s after cycle %d", self.run_dir.root, completed)
+            # The logger starts afresh (a CSV file) or resumes (W&B): give it every cycle again.
+            for row in rows:
+                self.logger.log_metrics(_numeric(row), step=int(row["cycle"]))
         else:
             rows = []
             images = initial_images(len(self.data.train), self.budget.initial, self.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import netrc
 import os
+import secrets
 import struct
 from collections.abc import Mapping
 from pathlib import Path
@@ -15,6 +16,8 @@ from pytorch_lightning.loggers import WandbLogger
 from alseg.errors import AlsegError
 
 WANDB_MODES = ("auto", "online", "offline", "disabled")
+RUN_ID_FILE = "wandb_run_id"
+"""File in the run directory that keeps its W&B run id across resumes."""
 
 
 def has_wandb_login() -> bool:
@@ -31,8 +34,9 @@ class FinishingWandbLogger(WandbLogger):
     """A WandbLogger for cycle rows: at the end it logs the curve (a `wandb.Table` of every
     cycle with a line plot of test mIoU against cost) and closes its run."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, x_axis: str = "cost_images", **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self.x_axis = x_axis
         self._cycles: list[dict[str, float]] = []
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
@@ -51,7 +55,7 @@ class FinishingWandbLogger(WandbLogger):
                 columns=columns, data=[[row.get(str(c)) for c in columns] for row in self._cycles]
             )
             metric = "test_miou" if "test_miou" in columns else "val_miou"
-            plot = wandb.plot.line(table, "cost_images", metric, title=f"{metric} vs labelling cost")
+            plot = wandb.plot.line(table, self.x_axis, metric, title=f"{metric} vs labelling cost")
             self._experiment.log({"cycles": table, "curve": plot})
         self._experiment.finish(exit_code=0 if status == "success" else 1)
 
@@ -63,23 +67,38 @@ def wandb_logger(
     group: str | None = None,
     mode: str = "auto",
     name: str | None = None,
+    x_axis: str = "cost_images",
 ) -> FinishingWandbLogger:
-    """A W&B logger whose cycle metrics use labelling cost as their x-axis.
+    """A W&B logger whose cycle metrics use labelling cost (`x_axis`, the budget's unit) as
+    their x-axis.
 
     `mode=auto` logs online when credentials exist and offline otherwise, so a run without a
-    network or a login never waits on W&B; `wandb sync` uploads an offline run later.
+    network or a login never waits on W&B; `wandb sync` uploads an offline run later. The run
+    id is kept in the run directory, so a resumed run continues the same W&B run.
     """
     if mode not in WANDB_MODES:
         raise AlsegError(f"logger.mode must be one of {list(WANDB_MODES)} (got {mode!r}).")
     if mode == "auto":
         mode = "online" if has_wandb_login() else "offline"
+    id_file = Path(save_dir) / RUN_ID_FILE
+    if not id_file.is_file():
+        id_file.parent.mkdir(parents=True, exist_ok=True)
+        id_file.write_text(secrets.token_hex(4) + "\n")  # W&B ids: short, lowercase, alphanumeric
     logger = FinishingWandbLogger(
-        project=project, entity=entity, group=group, name=name, save_dir=save_dir, mode=mode
+        x_axis=x_axis,
+        project=project,
+        entity=entity,
+        group=group,
+        name=name,
+        save_dir=save_dir,
+        mode=mode,
+        id=id_file.read_text().strip(),
+        resume="allow",
     )
     run = logger.experiment
-    run.define_metric("cost_images")
+    run.define_metric(x_axis)
     for prefix in ("val_*", "test_*", "labelled_fraction", "cost_*"):
-        run.define_metric(prefix, step_metric="cost_images")
+        run.define_metric(prefix, step_metric=x_axis)
     return logger
 
 
@@ -140,8 +159,30 @@ def read_wandb_history(run_dir: Path) -> list[dict[str, float]]:
 
 
 def read_wandb_run(run_dir: Path) -> dict[str, str]:
-    """The group and display name a W&B run directory was logged under."""
+    """The id, group and display name a W&B run directory was logged under."""
     for record in _parsed_records(run_dir):
         if record.WhichOneof("record_type") == "run":
-            return {"group": record.run.run_group, "name": record.run.display_name}
+            return {"id": record.run.run_id, "group": record.run.run_group, "name": record.run.display_name}
     raise AlsegError(f"{run_dir} holds no W&B run record.")
+
+
+def read_wandb_config(run_dir: Path) -> dict[str, Any]:
+    """The config a W&B run directory recorded (its updates in order)."""
+    config: dict[str, Any] = {}
+    for record in _parsed_records(run_dir):
+        kind = record.WhichOneof("record_type")
+        updates = (
+            record.config.update if kind == "config" else record.run.config.update if kind == "run" else []
+        )
+        config.update({item.key: json.loads(item.value_json) for item in updates})
+    return config
+
+
+def read_wandb_x_axis(run_dir: Path) -> str:
+    """The step metric a W&B run directory draws its test (else val) metrics against."""
+    axes = {
+        record.metric.glob_name: record.metric.step_metric
+        for record in _parsed_records(run_dir)
+        if record.WhichOneof("record_type") == "metric"
+    }
+    return axes.get("test_*") or axes.get("val_*", "")

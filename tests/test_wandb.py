@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from alseg.errors import AlsegError
-from alseg.loggers import has_wandb_login, read_wandb_history, read_wandb_run
+from alseg.loggers import (
+    has_wandb_login,
+    read_wandb_config,
+    read_wandb_history,
+    read_wandb_run,
+    read_wandb_x_axis,
+)
 
 
 def test_offline_wandb_run_records_every_cycle(
@@ -53,3 +59,32 @@ def test_runs_of_a_sweep_share_a_wandb_group(tmp_path: Path) -> None:
     assert [info["group"] for info in infos] == ["sweep_2026", "sweep_2026"]
     names = sorted(info["name"] for info in infos)  # the overrides, as the sweep's subfolders
     assert names == sorted(run.parents[1].name for run in runs) and names[0].endswith("seed=0")
+
+
+def test_a_resumed_run_logs_every_cycle_to_the_same_wandb_run_and_csv(
+    run_tiny, make_cfg, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """W&B offline and the CSV logger after a resume: every cycle, one run id, the config, and
+    the x-axis of the budget's unit."""
+    from alseg.experiment import run
+    from alseg.results import read_rows
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    overrides = ["logger=wandb", "logger.mode=offline", "budget=clicks", "budget.per_cycle=60"]
+    rows, run_dir = run_tiny(*overrides)
+    for suffix in ("json", "npz"):  # as if killed before cycle 2 was committed
+        (run_dir / "state" / f"cycle_002.{suffix}").unlink()
+    run(make_cfg("debug=tiny", *overrides), run_dir)
+    offline = sorted((run_dir / "wandb").glob("offline-run-*"))
+    assert len(offline) == 2 and len({read_wandb_run(path)["id"] for path in offline}) == 1
+    cycles = [row["cycle"] for row in read_wandb_history(offline[-1]) if "cycle" in row]
+    assert cycles == [0, 1, 2]
+    config = read_wandb_config(offline[-1])
+    assert config["budget"]["unit"] == "clicks" and config["strategy"]["name"] == "entropy"
+    assert read_wandb_x_axis(offline[-1]) == "cost_clicks"
+    csv_run = run_tiny("budget.cycles=2")[1]
+    for suffix in ("json", "npz"):
+        (csv_run / "state" / f"cycle_002.{suffix}").unlink()
+    run(make_cfg("debug=tiny", "budget.cycles=2"), csv_run)
+    assert [row["cycle"] for row in read_rows(csv_run / "cycles_log" / "metrics.csv")] == [0, 1, 2]
+    assert len(rows) == 3
