@@ -31,6 +31,7 @@ from alseg.errors import AlsegError
 from alseg.model import SegmentationModule
 from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
 from alseg.results import Row, RunDirectory, atomic_write_text, format_table
+from alseg.settings import check_settings
 from alseg.strategies.base import Strategy
 
 log = logging.getLogger("alseg")
@@ -82,25 +83,14 @@ class EvaluationImages(Dataset):
 
 @dataclass(frozen=True)
 class Budget:
-    """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit."""
+    """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit
+    (checked by alseg.settings before the experiment is built)."""
 
     unit: str
     initial: int | float
     per_cycle: float
     total: float | None
     cycles: int | None
-
-    def __post_init__(self) -> None:
-        if self.unit not in COST_UNITS:
-            raise AlsegError(f"budget.unit must be one of {list(COST_UNITS)} (got {self.unit!r}).")
-        if not self.per_cycle > 0:
-            raise AlsegError(f"budget.per_cycle must be positive (got {self.per_cycle}).")
-        if self.total is not None and not self.total > 0:
-            raise AlsegError(f"budget.total must be positive or null (got {self.total}).")
-        if self.cycles is None and self.total is None:
-            raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
-        if self.cycles is not None and self.cycles < 0:
-            raise AlsegError(f"budget.cycles must be >= 0 (got {self.cycles}).")
 
 
 def build(node: DictConfig, **kwargs: Any) -> Any:
@@ -122,6 +112,7 @@ class Experiment:
     """Builds the objects of one run from its config and runs its cycles in `root`."""
 
     def __init__(self, cfg: DictConfig, root: Path) -> None:
+        check_settings(cfg)
         self.cfg = cfg
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)

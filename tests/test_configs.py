@@ -9,7 +9,8 @@ from hydra.utils import instantiate
 
 from alseg.cli import config_dir
 from alseg.errors import AlsegError
-from alseg.experiment import Budget, build
+from alseg.experiment import build
+from alseg.settings import check_settings
 
 GROUPS = ["dataset", "model", "strategy", "regions", "budget", "trainer", "logger", "experiment", "debug"]
 
@@ -34,7 +35,7 @@ REAL_ROOTS = {"camvid": SHARED_DATA / "CamVid", "isic2017": SHARED_DATA / "ISIC2
 @pytest.mark.parametrize(("group", "option"), ALL_OPTIONS)
 def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option: str) -> None:
     cfg = make_cfg(f"{group}={option}", "logger.mode=disabled" if option == "wandb" else "seed=0")
-    Budget(**cfg.budget)
+    check_settings(cfg)  # every shipped option is a valid setting
     build(cfg.strategy)
     build(cfg.regions).boxes(64, 64)
     if "root" in cfg.dataset:

@@ -130,17 +130,17 @@ def test_click_budget_is_spent_in_clicks(run_tiny) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["budget.per_cycle=0"], "budget.per_cycle must be positive"),
-        (["budget.per_cycle=-5"], "budget.per_cycle must be positive"),
+        (["budget.per_cycle=0"], "budget.per_cycle=0 is not valid"),
+        (["budget.per_cycle=-5"], "budget.per_cycle=-5 is not valid"),
         (["budget.per_cycle=100"], "unlabelled pool only holds 20 images"),
         (["budget.cycles=10"], "asks for 40 images"),
         (["budget.initial=50"], "pool holds 24"),
         (["budget.total=2"], "below the cost of the initial set"),
-        (["budget.unit=dollars"], "budget.unit must be one of"),
+        (["budget.unit=dollars"], "budget.unit='dollars' is not valid: it must be one of"),
         (["budget.cycles=null"], "set budget.cycles or budget.total"),
         (["strategy.reduction=median"], "unknown reduction 'median'"),
         (["strategy.measure=variance"], "unknown uncertainty measure 'variance'"),
-        (["train.lr_schedule=linear"], "train.lr_schedule must be one of"),
+        (["train.lr_schedule=linear"], "train.lr_schedule='linear' is not valid"),
         (["model.network.encoder_name=resnet7"], "Wrong encoder name"),
     ],
 )

@@ -1,0 +1,131 @@
+"""The composed config checked before anything is built: one line per wrong key.
+
+Each rule names a key, what it accepts and how to tell; `check_settings` applies them in
+order and stops at the first wrong value with a message naming the key, the value given and
+what it accepts. Keys a config does not have (an option of one model or strategy) are skipped.
+Strategy-specific values are checked by the strategies' constructors, datasets by their loaders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from alseg.errors import AlsegError
+from alseg.pool import COST_UNITS
+
+SPLITS = ("val", "test")
+
+
+def _integer(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _size(value: Any) -> bool:
+    """An image size: one positive int, or [H, W] of positive ints."""
+    values = list(value) if isinstance(value, list | tuple | ListConfig) else [value]
+    return len(values) in (1, 2) and all(_integer(v) and v > 0 for v in values)
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    accepts: str  # what the key accepts, in words
+    valid: Callable[[Any], bool]
+    optional: bool = False  # may be null
+
+
+RULES = (
+    Rule("seed", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    Rule("progress", "true or false", lambda v: isinstance(v, bool)),
+    Rule("keep_checkpoints", "true or false", lambda v: isinstance(v, bool)),
+    Rule(
+        "evaluate_on",
+        f"a list of splits from {list(SPLITS)}, e.g. [val, test]",
+        lambda v: isinstance(v, list | ListConfig) and all(s in SPLITS for s in v),
+    ),
+    Rule("train.epochs", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    Rule("train.min_steps", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    Rule("train.batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    Rule("train.lr", "a number > 0", lambda v: _number(v) and v > 0),
+    Rule("train.weight_decay", "a number >= 0", lambda v: _number(v) and v >= 0),
+    Rule("train.lr_schedule", "constant or cosine", lambda v: v in ("constant", "cosine")),
+    Rule("train.reinit", "true or false", lambda v: isinstance(v, bool)),
+    Rule("train.num_workers", "an integer >= 0", lambda v: _integer(v) and v >= 0),
+    Rule("scoring.batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    Rule("budget.unit", f"one of {list(COST_UNITS)}", lambda v: v in COST_UNITS),
+    Rule(
+        "budget.initial",
+        "a number of images (an integer >= 1) or a fraction of the pool in (0, 1]",
+        lambda v: (_integer(v) and v >= 1) or (isinstance(v, float) and 0 < v <= 1),
+    ),
+    Rule("budget.per_cycle", "a number > 0 (in budget.unit)", lambda v: _number(v) and v > 0),
+    Rule("budget.total", "a number > 0, or null", lambda v: _number(v) and v > 0, optional=True),
+    Rule(
+        "budget.cycles",
+        "an integer >= 0 (0: train once on the initial set, as the full-supervision reference), or null",
+        lambda v: _integer(v) and v >= 0,
+        optional=True,
+    ),
+    Rule("model.network.head_dropout", "a probability in [0, 1)", lambda v: _number(v) and 0 <= v < 1),
+    Rule("dataset.splits.size", "a positive image size, [H, W] or one side", _size),
+    Rule("trainer.devices", "an integer >= 1, a list of device ids, or auto", lambda v: _devices(v)),
+)
+
+
+def _devices(value: Any) -> bool:
+    if value == "auto":
+        return True
+    if isinstance(value, list | ListConfig):
+        return all(_integer(v) and v >= 0 for v in value)
+    return _integer(value) and value >= 1
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Raise one AlsegError naming the first key whose value the run cannot use."""
+    for rule in RULES:
+        if OmegaConf.select(cfg, rule.key, default=_MISSING) is _MISSING:
+            continue
+        value = OmegaConf.select(cfg, rule.key)
+        if value is None and rule.optional:
+            continue
+        if value is None or not rule.valid(value):
+            raise AlsegError(f"{rule.key}={_shown(value)} is not valid: it must be {rule.accepts}.")
+    if cfg.get("budget") is not None and cfg.budget.get("cycles") is None and cfg.budget.get("total") is None:
+        raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
+    _check_devices(cfg)
+
+
+_MISSING = object()
+
+
+def _shown(value: Any) -> str:
+    return (
+        "null" if value is None else repr(OmegaConf.to_object(value) if OmegaConf.is_config(value) else value)
+    )
+
+
+def _check_devices(cfg: DictConfig) -> None:
+    """Refuse more devices than the machine has: GPUs when asked for or when auto finds one."""
+    import torch
+
+    trainer = cfg.get("trainer")
+    if trainer is None:
+        return
+    devices, accelerator = trainer.get("devices", 1), trainer.get("accelerator", "auto")
+    wanted = len(devices) if isinstance(devices, ListConfig) else devices
+    if not _integer(wanted) or wanted <= 1 or accelerator == "cpu":
+        return  # several CPU processes (DDP over gloo) are asked for explicitly
+    gpus = torch.cuda.device_count()
+    if wanted > gpus:
+        raise AlsegError(
+            f"trainer.devices={wanted} asks for {wanted} GPUs but this machine has {gpus}; lower "
+            "trainer.devices, or set trainer.accelerator=cpu to run that many CPU processes."
+        )
