@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import pytorch_lightning as pl
-import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.fcn import Fcn8s
+
+
+def _import_smp_without_wandb() -> Any:
+    """segmentation_models_pytorch, imported without letting timm import wandb on the side:
+    importing wandb creates two temporary folders that a killed run would leave behind, even
+    with logger=csv. With logger=wandb, wandb is imported where it is used."""
+    blocked = "wandb" not in sys.modules
+    if blocked:
+        sys.modules["wandb"] = None  # type: ignore[assignment]  # makes `import wandb` fail
+    try:
+        import segmentation_models_pytorch
+    finally:
+        if blocked:
+            del sys.modules["wandb"]
+    return segmentation_models_pytorch
+
+
+smp = _import_smp_without_wandb()
 
 
 def build_network(

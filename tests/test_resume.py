@@ -102,3 +102,20 @@ def test_nothing_intact_left_is_one_clear_error(run_tiny, make_cfg) -> None:
         (run_dir / "state" / name).write_bytes(b"PK\x03\x04 truncated")
     with pytest.raises(AlsegError, match="no intact cycle is left"):
         run(make_cfg("debug=tiny", "budget.cycles=1"), run_dir)
+
+
+def test_a_killed_run_leaves_nothing_in_the_temporary_directory(tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(
+        command(run_dir), env={**env(), "TMPDIR": str(temporary)}, stdout=subprocess.DEVNULL
+    )
+    marker = run_dir / "state" / "cycle_000.json"
+    deadline = time.monotonic() + 300
+    while not marker.exists() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert marker.exists()
+    assert list(temporary.glob("*wandb*")) == []  # logger=csv: no W&B folders, even when killed
