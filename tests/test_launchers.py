@@ -30,7 +30,7 @@ def test_slurm_launcher_composes_with_cluster_settings() -> None:
         60,
         32,
     )
-
+    assert launcher.max_num_timeout > 0  # timed-out jobs are requeued and resume
 
 def test_local_launcher_composes() -> None:
     launcher = compose_hydra("hydra/launcher=local").hydra.launcher
