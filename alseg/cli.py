@@ -41,7 +41,7 @@ def _run_task(cfg: DictConfig) -> None:
         cfg.logger.group = cfg.logger.group or Path(hydra_cfg.sweep.dir).name
         cfg.logger.name = cfg.logger.name or hydra_cfg.job.override_dirname or None
     try:
-        run(cfg, hydra_cfg.runtime.output_dir)
+        run(cfg, hydra_cfg.runtime.output_dir, list(hydra_cfg.overrides.task))
     except AlsegError as error:
         log.error("error: %s", error)
         sys.exit(2)

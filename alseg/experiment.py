@@ -111,9 +111,10 @@ def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
 class Experiment:
     """Builds the objects of one run from its config and runs its cycles in `root`."""
 
-    def __init__(self, cfg: DictConfig, root: Path) -> None:
+    def __init__(self, cfg: DictConfig, root: Path, overrides: list[str] | None = None) -> None:
         check_settings(cfg)
         self.cfg = cfg
+        self.overrides = overrides or []
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)
         self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
@@ -148,6 +149,18 @@ class Experiment:
                 self.run_dir.root / "cycles.csv",
             )
             return finished
+        if not is_main():
+            return self._run_logged()
+        log_file = logging.FileHandler(self.run_dir.root / "alseg.log")
+        log_file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        logging.getLogger().addHandler(log_file)
+        try:
+            return self._run_logged()
+        finally:
+            logging.getLogger().removeHandler(log_file)
+            log_file.close()
+
+    def _run_logged(self) -> list[Row]:
         self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
         self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
         status = "failed"
@@ -216,6 +229,7 @@ class Experiment:
             )
         if is_main() and not same:
             atomic_write_text(saved, text)
+            atomic_write_text(self.run_dir.root / "overrides.yaml", OmegaConf.to_yaml(self.overrides))
 
     def _check_budget_fits(self) -> None:
         """Fail before training when the pool cannot pay for the budget."""
@@ -362,6 +376,7 @@ def _summary_line(row: Row) -> str:
     )
 
 
-def run(cfg: DictConfig, run_dir: Path | str) -> list[Row]:
-    """Run one experiment from a composed config into `run_dir` (resumed when it holds one)."""
-    return Experiment(cfg, Path(run_dir)).run()
+def run(cfg: DictConfig, run_dir: Path | str, overrides: list[str] | None = None) -> list[Row]:
+    """Run one experiment from a composed config into `run_dir` (resumed when it holds one).
+    `overrides` (the command line's) are kept in overrides.yaml."""
+    return Experiment(cfg, Path(run_dir), overrides).run()

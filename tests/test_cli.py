@@ -78,3 +78,31 @@ def test_multirun_sweeps_every_combination(tmp_path: Path) -> None:
         f"budget.cycles=1,debug=tiny,seed={s},strategy={n}" for s in (0, 1) for n in ("entropy", "random")
     ]
     assert runs == expected
+
+
+def test_a_refused_rerun_leaves_the_run_directory_untouched(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    base = [
+        sys.executable,
+        "-m",
+        "alseg.cli",
+        "run",
+        "debug=tiny",
+        "budget.cycles=1",
+        f"hydra.run.dir={tmp_path}",
+    ]
+    first = subprocess.run(base, capture_output=True, text=True, timeout=300, env={**os.environ})
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (
+        "budget.cycles=1" in (tmp_path / "overrides.yaml").read_text() and (tmp_path / "alseg.log").exists()
+    )
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    refused = subprocess.run(
+        [*base, "seed=3"], capture_output=True, text=True, timeout=300, env={**os.environ}
+    )
+    assert refused.returncode == 2 and "different config" in refused.stdout + refused.stderr
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in tmp_path.rglob("*") if p.is_file()}
+    assert after == before

@@ -32,6 +32,7 @@ def test_slurm_launcher_composes_with_cluster_settings() -> None:
     )
     assert launcher.max_num_timeout > 0  # timed-out jobs are requeued and resume
 
+
 def test_local_launcher_composes() -> None:
     launcher = compose_hydra("hydra/launcher=local").hydra.launcher
     assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
