@@ -113,7 +113,7 @@ def _shown(value: Any) -> str:
 
 
 def _check_devices(cfg: DictConfig) -> None:
-    """Refuse more devices than the machine has: GPUs when asked for or when auto finds one."""
+    """Refuse DDP that would fail on unused parameters, and more GPUs than the machine has."""
     import torch
 
     trainer = cfg.get("trainer")
@@ -121,10 +121,18 @@ def _check_devices(cfg: DictConfig) -> None:
         return
     devices, accelerator = trainer.get("devices", 1), trainer.get("accelerator", "auto")
     wanted = len(devices) if isinstance(devices, ListConfig) else devices
-    if not _integer(wanted) or wanted <= 1 or accelerator == "cpu":
-        return  # several CPU processes (DDP over gloo) are asked for explicitly
+    if not _integer(wanted) or wanted <= 1:
+        return
+    depth = OmegaConf.select(cfg, "model.network.encoder_depth", default=5)
+    if trainer.get("strategy", "auto") in ("auto", "ddp", "ddp_spawn") and depth < 5:
+        raise AlsegError(
+            f"trainer.devices={wanted} trains with DDP, and an smp encoder at encoder_depth={depth} "
+            "leaves parameters unused; add trainer.strategy=ddp_find_unused_parameters_true."
+        )
     gpus = torch.cuda.device_count()
-    if wanted > gpus:
+    # Without GPUs, accelerator auto runs several CPU processes (DDP over gloo), as cpu does.
+    on_gpus = accelerator in ("gpu", "cuda") or (accelerator == "auto" and gpus > 0)
+    if on_gpus and wanted > gpus:
         raise AlsegError(
             f"trainer.devices={wanted} asks for {wanted} GPUs but this machine has {gpus}; lower "
             "trainer.devices, or set trainer.accelerator=cpu to run that many CPU processes."

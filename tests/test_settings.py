@@ -35,25 +35,30 @@ BAD_OVERRIDES = [
     ("evaluate_on=[train]", "evaluate_on=['train'] is not valid: it must be a list of splits"),
     ("dataset.splits.size=0", "dataset.splits.size=0 is not valid"),
     ("trainer.devices=0", "trainer.devices=0 is not valid"),
-    ("trainer.devices=3", "trainer.devices=3 asks for 3 GPUs but this machine has 0"),
+    ("trainer.devices=3", "add trainer.strategy=ddp_find_unused_parameters_true"),
+    ("strategy=vote_entropy strategy.mc_passes=1", "strategy.mc_passes=1 is not a committee"),
     ("progress=sometimes", "progress='sometimes' is not valid"),
 ]
 
 
 @pytest.mark.parametrize(("override", "message"), BAD_OVERRIDES)
 def test_a_bad_override_stops_before_anything_is_built(make_cfg, tmp_path, override, message) -> None:
-    import torch
-
-    if override == "trainer.devices=3" and torch.cuda.device_count() >= 3:
-        pytest.skip("this machine has three GPUs")
     with pytest.raises(AlsegError) as error:
-        Experiment(make_cfg("debug=tiny", override), tmp_path / "run")
+        Experiment(make_cfg("debug=tiny", *override.split()), tmp_path / "run")
     assert message in str(error.value) and "\n" not in str(error.value)
     assert not (tmp_path / "run").exists()  # nothing was written
 
 
-def test_several_cpu_processes_stay_allowed(make_cfg, tmp_path) -> None:
-    Experiment(make_cfg("debug=tiny", "trainer.devices=2", "trainer.accelerator=cpu"), tmp_path)
+def test_several_cpu_processes_stay_allowed_and_more_gpus_than_there_are_are_not(make_cfg, tmp_path) -> None:
+    import torch
+
+    ddp = ["trainer.strategy=ddp_find_unused_parameters_true"]
+    Experiment(make_cfg("debug=tiny", "trainer.devices=2", "trainer.accelerator=cpu", *ddp), tmp_path)
+    Experiment(make_cfg("debug=tiny", "trainer.devices=2", *ddp), tmp_path)  # auto: CPU processes
+    gpus = torch.cuda.device_count()
+    with pytest.raises(AlsegError, match=f"asks for {gpus + 2} GPUs but this machine has {gpus}"):
+        cfg = make_cfg("debug=tiny", f"trainer.devices={gpus + 2}", "trainer.accelerator=gpu", *ddp)
+        Experiment(cfg, tmp_path / "gpus")
 
 
 @pytest.mark.parametrize("override", ["budget.per_cycle=abc", "seed=-1"])

@@ -99,6 +99,10 @@ class Strategy(ABC):
 
     def __init__(self, name: str, reduction: str = "mean", mc_passes: int = 0, mc_mode: str = "head") -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
+        if mc_passes == 1:
+            raise AlsegError(
+                "strategy.mc_passes=1 is not a committee: use 0 (one deterministic pass) or >= 2 MC samples."
+            )
         if mc_passes < 0 or mc_mode not in ("head", "full"):
             raise AlsegError(
                 f"strategy.mc_passes must be >= 0 and strategy.mc_mode 'head' or 'full' "
