@@ -61,3 +61,18 @@ def test_experiment_files_start_with_their_command() -> None:
         lines = path.read_text().splitlines()
         assert lines[0] == "# @package _global_"
         assert lines[1].startswith("# alseg run experiment=" + path.stem), path
+
+
+@pytest.mark.parametrize("dataset", sorted(p.stem for p in (config_dir() / "dataset").glob("*.yaml")))
+def test_debug_tiny_composes_with_every_dataset(make_cfg, tmp_path: Path, dataset: str) -> None:
+    cfg = make_cfg(f"dataset={dataset}", "debug=tiny")
+    assert cfg.dataset.splits.limit == 24 and cfg.dataset.splits.size == 32
+    check_settings(cfg)
+    real = REAL_ROOTS.get(dataset)
+    if "root" in cfg.dataset and (real is None or not real.is_dir()):
+        return  # composing is what can be checked without the data
+    if real is not None:
+        cfg.dataset.root = str(real)
+    splits = build(cfg.dataset.splits)
+    assert len(splits.train) == 24 and splits.train.image_size == (32, 32)
+    assert len(splits.val) <= 24 and len(splits.test) <= 24

@@ -35,7 +35,9 @@ def _relative(path: str) -> str:
     return path.removeprefix(SEGNET_PREFIX).lstrip("/")
 
 
-def _split(root: Path, name: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+def _split(
+    root: Path, name: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> LabelledFiles:
     listing = root / f"{name}.txt"
     if not listing.is_file():
         raise AlsegError(
@@ -54,10 +56,14 @@ def _split(root: Path, name: str, size: tuple[int, int], cache_dir: str | None) 
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(CLASS_NAMES))}, 11: IGNORE_INDEX})
-    return LabelledFiles(pairs, CLASS_NAMES, size, lookup, cache_dir=cache_dir)
+    return LabelledFiles(pairs, CLASS_NAMES, size, lookup, cache_dir=cache_dir, limit=limit)
 
 
-def camvid_splits(root: str, size: tuple[int, int] = (180, 240), cache_dir: str | None = None) -> DataSplits:
-    """CamVid's train (the pool), val and test splits, resized to `size` (H, W)."""
+def camvid_splits(
+    root: str, size: tuple[int, int] = (180, 240), cache_dir: str | None = None, limit: int | None = None
+) -> DataSplits:
+    """CamVid's train (the pool), val and test splits, resized to `size` (H, W); the first
+    `limit` images of each when given."""
     path = require_root(root, "CamVid", HINT)
-    return DataSplits(*(_split(path, name, pixel_size(size), cache_dir) for name in ("train", "val", "test")))
+    shape = pixel_size(size)
+    return DataSplits(*(_split(path, name, shape, cache_dir, limit) for name in ("train", "val", "test")))

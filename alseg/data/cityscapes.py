@@ -78,7 +78,9 @@ def scalabel_polygons(frame: dict) -> list[Polygon]:
     ]
 
 
-def _cityscapes_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+def _cityscapes_split(
+    root: Path, split: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> LabelledFiles:
     images = sorted((root / "leftImg8bit" / split).glob("*/*_leftImg8bit.png"))
     if not images:
         raise AlsegError(f"no images in {root / 'leftImg8bit' / split}/<city>/; {CITYSCAPES_HINT}")
@@ -95,12 +97,22 @@ def _cityscapes_split(root: Path, split: str, size: tuple[int, int], cache_dir: 
         return cityscapes_polygons(path) if path.is_file() else None
 
     return LabelledFiles(
-        pairs, TRAIN_CLASSES, size, CITYSCAPES_LOOKUP, polygon_source=polygons, cache_dir=cache_dir
+        pairs,
+        TRAIN_CLASSES,
+        size,
+        CITYSCAPES_LOOKUP,
+        polygon_source=polygons,
+        cache_dir=cache_dir,
+        limit=limit,
     )
 
 
 def cityscapes_splits(
-    root: str, size: tuple[int, int] = (256, 512), test_split: str = "val", cache_dir: str | None = None
+    root: str,
+    size: tuple[int, int] = (256, 512),
+    test_split: str = "val",
+    cache_dir: str | None = None,
+    limit: int | None = None,
 ) -> DataSplits:
     """Cityscapes train (the pool), val, and `test_split` (val: the test labels are not public).
 
@@ -108,12 +120,14 @@ def cityscapes_splits(
     """
     path = require_root(root, "Cityscapes", CITYSCAPES_HINT)
     shape = pixel_size(size)
-    val = _cityscapes_split(path, "val", shape, cache_dir)
-    test = val if test_split == "val" else _cityscapes_split(path, test_split, shape, cache_dir)
-    return DataSplits(_cityscapes_split(path, "train", shape, cache_dir), val, test)
+    val = _cityscapes_split(path, "val", shape, cache_dir, limit)
+    test = val if test_split == "val" else _cityscapes_split(path, test_split, shape, cache_dir, limit)
+    return DataSplits(_cityscapes_split(path, "train", shape, cache_dir, limit), val, test)
 
 
-def _bdd_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+def _bdd_split(
+    root: Path, split: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> LabelledFiles:
     image_dir, mask_dir = root / "images" / "10k" / split, root / "labels" / "sem_seg" / "masks" / split
     images = sorted(image_dir.glob("*.jpg"))
     if not images:
@@ -134,11 +148,13 @@ def _bdd_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | N
         return scalabel_polygons(frame) if frame is not None else None
 
     return LabelledFiles(
-        pairs, TRAIN_CLASSES, size, TRAIN_ID_LOOKUP, polygon_source=polygons, cache_dir=cache_dir
+        pairs, TRAIN_CLASSES, size, TRAIN_ID_LOOKUP, polygon_source=polygons, cache_dir=cache_dir, limit=limit
     )
 
 
-def bdd100k_splits(root: str, size: tuple[int, int] = (180, 320), cache_dir: str | None = None) -> DataSplits:
+def bdd100k_splits(
+    root: str, size: tuple[int, int] = (180, 320), cache_dir: str | None = None, limit: int | None = None
+) -> DataSplits:
     """BDD100K 10k: train (the pool) and val (also the test split: test labels are not public).
 
     Click costs come from labels/sem_seg/polygons/sem_seg_<split>.json (Scalabel poly2d) when
@@ -146,5 +162,5 @@ def bdd100k_splits(root: str, size: tuple[int, int] = (180, 320), cache_dir: str
     """
     path = require_root(root, "BDD100K", BDD_HINT)
     shape = pixel_size(size)
-    val = _bdd_split(path, "val", shape, cache_dir)
-    return DataSplits(_bdd_split(path, "train", shape, cache_dir), val, val)
+    val = _bdd_split(path, "val", shape, cache_dir, limit)
+    return DataSplits(_bdd_split(path, "train", shape, cache_dir, limit), val, val)

@@ -33,8 +33,10 @@ def label_lookup(valid: dict[int, int]) -> np.ndarray:
     return table
 
 
-def pixel_size(size: Sequence[int]) -> tuple[int, int]:
-    """A configured (H, W), as ints."""
+def pixel_size(size: Sequence[int] | int) -> tuple[int, int]:
+    """A configured (H, W), as ints; one number is a square."""
+    if isinstance(size, int):
+        return size, size
     return int(size[0]), int(size[1])
 
 
@@ -98,8 +100,9 @@ class LabelledFiles:
         polygon_source: PolygonSource | None = None,
         cache_dir: str | Path | None = None,
         per_image_classes: tuple[int, ...] = (),
+        limit: int | None = None,
     ) -> None:
-        self.pairs = list(pairs)
+        self.pairs = list(pairs)[:limit]  # the first `limit` pairs (debug=tiny on real data)
         self.class_names = class_names
         self.image_size = (int(size[0]), int(size[1]))
         self.lookup = lookup

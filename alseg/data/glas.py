@@ -35,7 +35,9 @@ class GlasFiles(LabelledFiles):
         return np.asarray(annotation, dtype=np.int64)
 
 
-def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str | None) -> GlasFiles:
+def _glas_split(
+    root: Path, prefix: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> GlasFiles:
     pattern = re.compile(rf"{prefix}_\d+\.bmp")
     images = sorted(p for p in root.glob(f"{prefix}_*.bmp") if pattern.fullmatch(p.name))
     if not images:
@@ -47,14 +49,22 @@ def _glas_split(root: Path, prefix: str, size: tuple[int, int], cache_dir: str |
     # Annotations hold gland instance ids: any non-zero value is gland.
     lookup = label_lookup({0: 0, **dict.fromkeys(range(1, 256), 1)})
     return GlasFiles(
-        pairs, ("background", "gland"), size, lookup, unannotated_classes=(0,), cache_dir=cache_dir
+        pairs,
+        ("background", "gland"),
+        size,
+        lookup,
+        unannotated_classes=(0,),
+        cache_dir=cache_dir,
+        limit=limit,
     )
 
 
-def glas_splits(root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None) -> DataSplits:
+def glas_splits(
+    root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None, limit: int | None = None
+) -> DataSplits:
     """GlaS: train (the pool), testA (val) and testB (test), gland vs background."""
     path = require_root(root, "GlaS", GLAS_HINT)
     shape = pixel_size(size)
     return DataSplits(
-        *(_glas_split(path, prefix, shape, cache_dir) for prefix in ("train", "testA", "testB"))
+        *(_glas_split(path, prefix, shape, cache_dir, limit) for prefix in ("train", "testA", "testB"))
     )

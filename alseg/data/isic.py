@@ -20,7 +20,9 @@ HINT = (
 )
 
 
-def _split(root: Path, folder: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+def _split(
+    root: Path, folder: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> LabelledFiles:
     images_dir = root / f"ISIC-2017_{folder}_Data"
     labels_dir = root / f"ISIC-2017_{folder}_Part1_GroundTruth"
     for directory in (images_dir, labels_dir):
@@ -40,11 +42,12 @@ def _split(root: Path, folder: str, size: tuple[int, int], cache_dir: str | None
         unannotated_classes=(0,),
         cache_dir=cache_dir,
         per_image_classes=(1,),  # the challenge ranks by the lesion's mean per-image Jaccard
+        limit=limit,
     )
 
 
 def isic2017_splits(
-    root: str, size: tuple[int, int] = (128, 128), cache_dir: str | None = None
+    root: str, size: tuple[int, int] = (128, 128), cache_dir: str | None = None, limit: int | None = None
 ) -> DataSplits:
     """ISIC 2017's training (the pool), validation and test splits, resized to `size` (H, W).
 
@@ -53,9 +56,9 @@ def isic2017_splits(
     """
     path = require_root(root, "ISIC 2017", HINT)
     size = pixel_size(size)
-    train, val = (_split(path, FOLDERS[name], size, cache_dir) for name in ("train", "val"))
+    train, val = (_split(path, FOLDERS[name], size, cache_dir, limit) for name in ("train", "val"))
     if (path / f"ISIC-2017_{FOLDERS['test']}_Data").is_dir():
-        test = _split(path, FOLDERS["test"], size, cache_dir)
+        test = _split(path, FOLDERS["test"], size, cache_dir, limit)
     else:
         log.warning("%s has no ISIC-2017_Test_v2_Data: the validation split is used as the test split", path)
         test = val

@@ -178,16 +178,22 @@ def synthetic_splits(
     size: int = 64,
     seed: int = 0,
     noise: float = 0.08,
+    limit: int | None = None,
 ) -> DataSplits:
-    """Build the train pool and the val and test splits of the synthetic dataset.
+    """Build the train pool and the val and test splits of the synthetic dataset, each of at
+    most `limit` images when given.
 
     `seed` fixes the data itself (not the experiment), so runs with any experiment seed share it.
     """
+    if limit is not None:
+        train, val, test = (min(count, limit) for count in (train, val, test))
     if min(train, val, test) < 1:
         raise AlsegError(
             f"dataset.train, dataset.val and dataset.test must each be at least 1 image "
             f"(got {train}, {val}, {test})."
         )
+    if not isinstance(size, int):
+        raise AlsegError(f"dataset.splits.size of the synthetic set is one side in pixels (got {size}).")
     if size < 16:
         raise AlsegError(f"dataset.size must be at least 16 pixels (got {size}).")
     return DataSplits(

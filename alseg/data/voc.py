@@ -37,7 +37,9 @@ VOC_HINT = (
 )
 
 
-def _voc_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | None) -> LabelledFiles:
+def _voc_split(
+    root: Path, split: str, size: tuple[int, int], cache_dir: str | None, limit: int | None
+) -> LabelledFiles:
     listing = root / "ImageSets" / "Segmentation" / f"{split}.txt"
     if not listing.is_file():
         raise AlsegError(f"missing split file {listing}; {VOC_HINT}")
@@ -48,12 +50,16 @@ def _voc_split(root: Path, split: str, size: tuple[int, int], cache_dir: str | N
     if not pairs:
         raise AlsegError(f"split file {listing} lists no images")
     lookup = label_lookup({**{c: c for c in range(len(VOC_CLASSES))}, 255: IGNORE_INDEX})
-    return LabelledFiles(pairs, VOC_CLASSES, size, lookup, unannotated_classes=(0,), cache_dir=cache_dir)
+    return LabelledFiles(
+        pairs, VOC_CLASSES, size, lookup, unannotated_classes=(0,), cache_dir=cache_dir, limit=limit
+    )
 
 
-def voc_splits(root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None) -> DataSplits:
+def voc_splits(
+    root: str, size: tuple[int, int] = (256, 256), cache_dir: str | None = None, limit: int | None = None
+) -> DataSplits:
     """VOC 2012 train (the pool) and val (also the test split: test labels are not public)."""
     path = require_root(root, "PASCAL VOC", VOC_HINT)
     shape = pixel_size(size)
-    val = _voc_split(path, "val", shape, cache_dir)
-    return DataSplits(_voc_split(path, "train", shape, cache_dir), val, val)
+    val = _voc_split(path, "val", shape, cache_dir, limit)
+    return DataSplits(_voc_split(path, "train", shape, cache_dir, limit), val, val)
