@@ -60,7 +60,10 @@ def same_states(a: Path, b: Path) -> bool:
         return False
     for name in names:
         with np.load(a / "state" / name) as x, np.load(b / "state" / name) as y:
-            if sorted(x) != sorted(y) or any(not np.array_equal(x[k], y[k]) for k in x):
+            # NaN marks an unpriced unit: equal where both are NaN.
+            if sorted(x) != sorted(y) or any(
+                not np.array_equal(x[k], y[k], equal_nan=x[k].dtype.kind == "f") for k in x
+            ):
                 return False
     return True
 
