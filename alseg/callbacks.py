@@ -80,8 +80,10 @@ class ActiveLearningCallback(pl.Callback):
         num_classes: int,
         acquisition: Acquisition | None,
         progress: bool,
+        per_image_classes: dict[str, tuple[int, ...]] | None = None,
     ) -> None:
         self.eval_loaders = eval_loaders
+        self.per_image_classes = per_image_classes or {}
         self.num_classes = num_classes
         self.acquisition = acquisition
         self.progress = progress
@@ -99,7 +101,7 @@ class ActiveLearningCallback(pl.Callback):
         inference_precision = trainer.precision_plugin.forward_context
         with inference_precision():
             for split, loader in self.eval_loaders.items():
-                per_image = loader.dataset.per_image_classes
+                per_image = self.per_image_classes.get(split, ())
                 outcome.metrics[split] = evaluate(
                     pl_module, loader, self.num_classes, pl_module.device, per_image
                 )

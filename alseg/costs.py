@@ -22,7 +22,7 @@ MIN_OUTLINED_AREA = 4.0
 _SAME_POINT = 1e-6  # pixels: clipped points closer than this are one click
 
 
-def clip_polygon(vertices: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+def clip_polygon(vertices: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
     """Clip a polygon (N, 2) of (x, y) to a box (y0, x0, y1, x1), Sutherland-Hodgman.
 
     The result holds the polygon's vertices inside the box plus the points where its outline

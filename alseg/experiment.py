@@ -69,11 +69,6 @@ class EvaluationImages(Dataset):
     def __len__(self) -> int:
         return len(self.split)
 
-    @property
-    def per_image_classes(self) -> tuple[int, ...]:
-        """Classes the split scores per image too (ISIC's lesion)."""
-        return self.split.per_image_classes
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
         item = self.split.image(index), self.split.target(index)
         if hasattr(self.split, "instances"):  # ground-truth objects for the object-level F1
@@ -278,8 +273,9 @@ class Experiment:
                 batch_size=int(self.cfg.scoring.batch_size),
                 train_network=lambda images, member: self._train_network(images, cycle, member + 1),
             )
+        per_image = {split: getattr(self.data, split).per_image_classes for split in self.eval_loaders}
         callback = ActiveLearningCallback(
-            self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress)
+            self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress), per_image
         )
         self._fit(module, self.state.training_images(), [callback], f"cycle_{cycle:03d}")
         assert callback.outcome is not None
