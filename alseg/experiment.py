@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,8 @@ class Experiment:
         check_settings(cfg)
         self.cfg = cfg
         self.overrides = overrides or []
+        # Carriage-return progress bars flood piped logs: only on a terminal.
+        self.progress = bool(cfg.progress) and sys.stderr.isatty()
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)
         self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
@@ -156,6 +159,7 @@ class Experiment:
             log_file.close()
 
     def _run_logged(self) -> list[Row]:
+        self._log_start()
         self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
         self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
         status = "failed"
@@ -167,6 +171,31 @@ class Experiment:
             self.logger.finalize(status)
         log.info("cycles of %s:\n%s", self.run_dir.root, format_table(rows, self.summary_columns()))
         return rows
+
+    def _log_start(self) -> None:
+        """What the run is, before it starts: where it writes, the data, the strategy, the budget."""
+        budget, data = self.budget, self.data
+        cycles = "until budget.total is spent" if budget.cycles is None else f"{budget.cycles} acquisitions"
+        log.info("run directory: %s", self.run_dir.root)
+        log.info(
+            "data: %s, pool %d / val %d / test %d images at %dx%d; clicks counted at %s",
+            self.cfg.dataset.name,
+            len(data.train),
+            len(data.val),
+            len(data.test),
+            *data.train.image_size,
+            self.clicks_counted_at,
+        )
+        log.info(
+            "strategy %s, regions %s (%d per image); budget: %s initial images, %g %s per cycle, %s",
+            self.strategy.name,
+            self.cfg.regions._target_.rsplit(".", 1)[-1],
+            len(self.state.boxes),
+            budget.initial,
+            budget.per_cycle,
+            budget.unit,
+            cycles,
+        )
 
     def summary_columns(self) -> list[str]:
         """Columns of the table logged at the end: costs, then each split's main metrics."""
@@ -207,11 +236,16 @@ class Experiment:
             barrier()
             self.logger.log_metrics(_numeric(rows[-1]), step=cycle)
             self.logger.save()
-            log.info(_summary_line(rows[-1]))
+            log.info("%s%s", self._cycle_of(cycle), _summary_line(rows[-1]))
             if not acquire or len(outcome.queried) == 0:
                 break
             cycle += 1
         return rows
+
+    def _cycle_of(self, cycle: int) -> str:
+        """ "cycle k of N | " (N = acquisitions + 1 trainings), when the number is known."""
+        total = self.budget.cycles
+        return f"cycle {cycle} of {total} | " if total is not None else ""
 
     def _check_config_matches_saved(self) -> None:
         saved = self.run_dir.root / "config.yaml"
@@ -275,7 +309,7 @@ class Experiment:
             )
         per_image = {split: getattr(self.data, split).per_image_classes for split in self.eval_loaders}
         callback = ActiveLearningCallback(
-            self.eval_loaders, self.data.num_classes, acquisition, bool(self.cfg.progress), per_image
+            self.eval_loaders, self.data.num_classes, acquisition, self.progress, per_image
         )
         self._fit(module, self.state.training_images(), [callback], f"cycle_{cycle:03d}")
         assert callback.outcome is not None
@@ -304,7 +338,7 @@ class Experiment:
             max_epochs=-1,
             callbacks=callbacks,
             logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=name),
-            enable_progress_bar=bool(self.cfg.progress),
+            enable_progress_bar=self.progress,
             default_root_dir=str(self.run_dir.root),
         )
         trainer.fit(module, loader)
@@ -365,7 +399,7 @@ def _numeric(row: Row) -> dict[str, float]:
 
 def _summary_line(row: Row) -> str:
     return (
-        f"cycle {row['cycle']:>2} | {row['cost_images']:7.1f} images {row['cost_clicks']:8.0f} clicks "
+        f"{row['cost_images']:7.1f} images {row['cost_clicks']:8.0f} clicks "
         f"| labelled {100 * row['labelled_fraction']:5.1f}% | val mIoU {row.get('val_miou', math.nan):.3f} "
         f"| test mIoU {row.get('test_miou', math.nan):.3f} dice {row.get('test_dice', math.nan):.3f} "
         f"| train {row['train_seconds']:.1f}s acquire {row['acquisition_seconds']:.1f}s"

@@ -167,3 +167,20 @@ def test_bf16_and_channels_last_train_evaluate_and_score(run_tiny, strategy: str
     assert mixed[0]["test_miou"] != full[0]["test_miou"]  # the lower precision really ran
     weights = torch.load(run_dir / "checkpoints" / "cycle_001.pt", weights_only=True)
     assert weights["encoder.conv1.weight"].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_the_console_says_what_runs_and_result_files_follow_the_umask(run_tiny, caplog) -> None:
+    import os
+
+    caplog.set_level("INFO", logger="alseg")
+    previous = os.umask(0o022)
+    try:
+        _, run_dir = run_tiny("budget.cycles=1")
+    finally:
+        os.umask(previous)
+    assert f"run directory: {run_dir}" in caplog.text
+    assert "pool 24 / val 24 / test 24 images at 32x32; clicks counted at 32x32 (polygons)" in caplog.text
+    assert "strategy entropy, regions WholeImage (1 per image)" in caplog.text
+    assert "cycle 0 of 1 |" in caplog.text and "cycle 1 of 1 |" in caplog.text
+    for name in ("cycles.csv", "config.yaml", "state/cycle_001.npz", "checkpoints/cycle_001.pt"):
+        assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
