@@ -243,7 +243,7 @@ class Experiment:
         return rows
 
     def _cycle_of(self, cycle: int) -> str:
-        """ "cycle k of N | " (N = acquisitions + 1 trainings), when the number is known."""
+        """The prefix 'cycle k of N | ': cycles run from 0 (the initial set) to N, the last acquisition's."""
         total = self.budget.cycles
         return f"cycle {cycle} of {total} | " if total is not None else ""
 
