@@ -31,7 +31,7 @@ from alseg.distributed import barrier, is_main
 from alseg.errors import AlsegError
 from alseg.model import SegmentationModule
 from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
-from alseg.results import Row, RunDirectory, atomic_write_text, format_table
+from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
 from alseg.settings import check_settings
 from alseg.strategies.base import Strategy
 
@@ -252,9 +252,17 @@ class Experiment:
         text = OmegaConf.to_yaml(self.cfg, resolve=True)
         same = saved.exists() and saved.read_text() == text
         if not same and self.run_dir.last_completed_cycle() >= 0:
+            old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
+            new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
+            keys = sorted(
+                k for k in old.keys() | new.keys() if old.get(k, "(absent)") != new.get(k, "(absent)")
+            )
+            changes = ", ".join(
+                f"{k}: {old.get(k, '(absent)')} -> {new.get(k, '(absent)')}" for k in keys[:5]
+            )
             raise AlsegError(
-                f"{self.run_dir.root} holds a run with a different config ({saved}); resume it "
-                "with the same overrides, or give a new hydra.run.dir."
+                f"{self.run_dir.root} holds a run with a different config ({saved}; {changes}); resume "
+                "it with the same overrides, or give a new hydra.run.dir."
             )
         if is_main() and not same:
             atomic_write_text(saved, text)

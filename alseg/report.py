@@ -28,7 +28,7 @@ from scipy import stats
 from alseg.errors import AlsegError
 from alseg.loggers import read_wandb_history
 from alseg.pool import COST_UNITS
-from alseg.results import Row, format_table, read_rows
+from alseg.results import Row, flatten_config, format_table, read_rows
 
 log = logging.getLogger("alseg")
 
@@ -50,15 +50,6 @@ NEUTRAL_KEYS = (
     "dataset.splits.cache_dir",
     "train.num_workers",
 )
-
-
-def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(node, dict):
-        flat: dict[str, Any] = {}
-        for key, value in node.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
 
 
 def _neutral(key: str) -> bool:
@@ -124,7 +115,7 @@ class Run:
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
     path = run_dir / "config.yaml"
-    return _flatten(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
+    return flatten_config(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
 
 
 def load_runs(paths: list[str | Path]) -> list[Run]:

@@ -45,6 +45,16 @@ def file_digest(path: Path) -> str:
     return digest.hexdigest()
 
 
+def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested config (dicts and lists) as {"a.b.c": value}, lists as tuples."""
+    if isinstance(node, dict):
+        flat: dict[str, Any] = {}
+        for key, value in node.items():
+            flat.update(flatten_config(value, f"{prefix}{key}."))
+        return flat
+    return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -152,7 +152,7 @@ def test_bad_input_gets_a_clear_error(make_cfg, tmp_path, overrides, message) ->
 
 def test_resuming_with_another_config_is_refused(make_cfg, tmp_path) -> None:
     run(make_cfg("debug=tiny", "budget.cycles=1"), tmp_path)
-    with pytest.raises(AlsegError, match="different config"):
+    with pytest.raises(AlsegError, match=r"different config .*; seed: 0 -> 3\)"):
         run(make_cfg("debug=tiny", "budget.cycles=1", "seed=3"), tmp_path)
 
 
