@@ -21,7 +21,7 @@ COST_LABELS = {
     "clicks": "labelling cost (clicks)",
 }
 METRIC_LABELS = {"miou": "mIoU", "dice": "Dice", "pixel_acc": "pixel accuracy", "object_f1": "object F1"}
-# One colour per strategy name, the same in every figure (tab20 has 20).
+# One colour per strategy name, the same in every figure (20 distinct ones).
 STRATEGY_ORDER = (
     "random",
     "entropy",
@@ -42,9 +42,10 @@ FORMATS = (".png", ".svg", ".pdf")
 
 
 def strategy_colour(name: str) -> tuple[float, ...]:
-    """The colour of a strategy name: fixed for the known ones, from the name's hash otherwise."""
+    """The colour of a strategy name: fixed for the known ones, from the name's hash otherwise.
+    The first ten are tab10's distinct colours, the next ten tab20's light shades."""
     index = STRATEGY_ORDER.index(name) if name in STRATEGY_ORDER else zlib.crc32(name.encode()) % 20
-    return plt.get_cmap("tab20")(index % 20)
+    return plt.get_cmap("tab10")(index) if index < 10 else plt.get_cmap("tab20")(2 * (index - 10) + 1)
 
 
 def band_half_width(values: np.ndarray, band: str) -> np.ndarray:
