@@ -22,12 +22,17 @@ def rank_and_size() -> tuple[int, int]:
     return 0, 1
 
 
-def is_main() -> bool:
-    """Whether this process decides and writes: rank 0, or Lightning's rank from the environment
-    before the process group starts (a DDP child knows its rank before its first fit)."""
+def process_rank() -> int:
+    """This process's rank: the process group's, or Lightning's from the environment before
+    the group starts (a DDP child knows its rank before its first fit)."""
     if dist.is_available() and dist.is_initialized():
-        return dist.get_rank() == 0
-    return getattr(rank_zero_only, "rank", 0) == 0
+        return dist.get_rank()
+    return int(getattr(rank_zero_only, "rank", 0))
+
+
+def is_main() -> bool:
+    """Whether this process decides and writes: rank 0."""
+    return process_rank() == 0
 
 
 def barrier() -> None:

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
 from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
-from alseg.distributed import barrier, is_main
+from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
 from alseg.model import SegmentationModule
 from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
@@ -147,9 +147,9 @@ class Experiment:
                 self.run_dir.root / "cycles.csv",
             )
             return finished
-        if not is_main():
-            return self._run_logged()
-        log_file = logging.FileHandler(self.run_dir.root / "alseg.log")
+        # Rank 0 writes alseg.log; a DDP child its own alseg.rank<N>.log.
+        name = "alseg.log" if is_main() else f"alseg.rank{process_rank()}.log"
+        log_file = logging.FileHandler(self.run_dir.root / name)
         log_file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(log_file)
         try:

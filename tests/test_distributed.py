@@ -100,5 +100,5 @@ def test_lightning_ddp_on_two_cpu_processes_runs_the_loop(tmp_path: Path) -> Non
     assert done.returncode == 0, done.stderr[-3000:]
     rows = read_rows(run_dir / "cycles.csv")
     assert [row["cost_images"] for row in rows] == [4, 8, 12]
-    child_log = (run_dir / "train_ddp_process_1.log").read_text()
-    assert "cycle  2 |    12.0 images" in child_log  # rank 1 ran every cycle with the same state
+    child_log = (run_dir / "alseg.rank1.log").read_text()
+    assert "cycle 2 of 2 |    12.0 images" in child_log  # rank 1 ran every cycle with the same state
