@@ -254,12 +254,9 @@ class Experiment:
         if not same and self.run_dir.last_completed_cycle() >= 0:
             old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
             new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
-            keys = sorted(
-                k for k in old.keys() | new.keys() if old.get(k, "(absent)") != new.get(k, "(absent)")
-            )
-            changes = ", ".join(
-                f"{k}: {old.get(k, '(absent)')} -> {new.get(k, '(absent)')}" for k in keys[:5]
-            )
+            absent = "(absent)"
+            keys = sorted(k for k in old.keys() | new.keys() if old.get(k, absent) != new.get(k, absent))
+            changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
             raise AlsegError(
                 f"{self.run_dir.root} holds a run with a different config ({saved}; {changes}); resume "
                 "it with the same overrides, or give a new hydra.run.dir."

@@ -128,7 +128,7 @@ class RunDirectory:
         return rows if rows and int(rows[-1].get("queried_units", 1)) == 0 else None
 
     def _record(self, cycle: int) -> dict[str, Any]:
-        return json.loads((self.state_dir / f"cycle_{cycle:03d}.json").read_text())
+        return json.loads(self.state_file(cycle, "json").read_text())
 
     def damage(self, cycle: int) -> str | None:
         """What is wrong with a committed cycle's files, or None when they are intact."""
@@ -136,7 +136,7 @@ class RunDirectory:
             record = self._record(cycle)
         except (json.JSONDecodeError, UnicodeDecodeError, OSError) as error:
             return f"its record does not parse ({error})"
-        files = {"state": self.state_dir / f"cycle_{cycle:03d}.npz", "checkpoint": self.checkpoint(cycle)}
+        files = {"state": self.state_file(cycle, "npz"), "checkpoint": self.checkpoint(cycle)}
         for name, expected in record.get("checksums", {}).items():
             if not files[name].is_file():
                 return f"{files[name].name} is missing"
@@ -151,11 +151,8 @@ class RunDirectory:
             problem = self.damage(cycle)
             if problem is None:
                 return
-            for path in (
-                self.state_dir / f"cycle_{cycle:03d}.json",
-                self.state_dir / f"cycle_{cycle:03d}.npz",
-            ):
-                path.unlink(missing_ok=True)
+            for suffix in ("json", "npz"):
+                self.state_file(cycle, suffix).unlink(missing_ok=True)
             self.checkpoint(cycle).unlink(missing_ok=True)
             if cycle == 0 or self.damage(cycle - 1) is not None or not self.checkpoint(cycle - 1).is_file():
                 raise AlsegError(
@@ -177,6 +174,10 @@ class RunDirectory:
                 if path.is_file():
                     path.unlink()
 
+    def state_file(self, cycle: int, suffix: str) -> Path:
+        """state/cycle_NNN.npz (the label state) or .json (the record that commits the cycle)."""
+        return self.state_dir / f"cycle_{cycle:03d}.{suffix}"
+
     def checkpoint(self, cycle: int) -> Path:
         return self.checkpoint_dir / f"cycle_{cycle:03d}.pt"
 
@@ -190,12 +191,12 @@ class RunDirectory:
         keep_checkpoints: bool,
     ) -> None:
         """Commit one completed cycle: checkpoint, state, then the json that marks it done."""
-        state_file = self.state_dir / f"cycle_{cycle:03d}.npz"
+        state_file = self.state_file(cycle, "npz")
         atomic_write(self.checkpoint(cycle), lambda handle: torch.save(weights, handle))
         atomic_write(state_file, state.save)
         checksums = {"state": file_digest(state_file), "checkpoint": file_digest(self.checkpoint(cycle))}
         record = {"cycle": cycle, "rows": rows, "ledger": ledger.spent, "checksums": checksums}
-        atomic_write_text(self.state_dir / f"cycle_{cycle:03d}.json", json.dumps(record, indent=1))
+        atomic_write_text(self.state_file(cycle, "json"), json.dumps(record, indent=1))
         # The previous cycle's weights stay: a damaged cycle is recomputed from them.
         if not keep_checkpoints and cycle > 1:
             self.checkpoint(cycle - 2).unlink(missing_ok=True)
@@ -204,7 +205,7 @@ class RunDirectory:
     def restore(self, cycle: int, state: LabelState, ledger: CostLedger) -> list[Row]:
         """Load the committed state of `cycle` into `state` and `ledger`; return its rows."""
         record = self._record(cycle)
-        state.load(self.state_dir / f"cycle_{cycle:03d}.npz")
+        state.load(self.state_file(cycle, "npz"))
         ledger.spent.update(record["ledger"])
         self.write_rows(record["rows"])
         return record["rows"]
