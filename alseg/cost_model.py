@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 import torch
 from torch import nn
 
-from alseg.data.base import ImageSource
-from alseg.scoring import pool_batches
-from alseg.uncertainty import reduce_regions
+from alseg.regions import RegionMap
 
 CACHE_LIMIT_BYTES = 1 << 30  # float16 inputs kept for training the cost model
 
@@ -17,7 +17,7 @@ class ClickCostModel(nn.Module):
     """A small fully convolutional network: image and class probabilities -> clicks per pixel.
 
     A region's predicted cost is the sum of its pixels' click densities, so one forward pass
-    prices every window of an image.
+    prices every region of an image.
     """
 
     def __init__(self, num_classes: int, width: int = 16) -> None:
@@ -41,10 +41,14 @@ class ClickCostModel(nn.Module):
         return self.layers(inputs).squeeze(1)
 
 
-def region_clicks(density: torch.Tensor, boxes: np.ndarray) -> torch.Tensor:
-    """Predicted clicks (B, R) of each box: the sum of the click density inside it."""
-    areas = torch.as_tensor((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]), device=density.device)
-    return reduce_regions(density, boxes, "mean") * areas
+def region_clicks(density: torch.Tensor, maps: Sequence[RegionMap], width: int) -> torch.Tensor:
+    """Predicted clicks (B, width) of each region of each image (its map in `maps`): the sum
+    of the click density inside it; 0 beyond an image's regions."""
+    out = density.new_zeros(len(maps), width)
+    for row, region_map in enumerate(maps):
+        areas = torch.as_tensor(region_map.areas, device=density.device, dtype=density.dtype)
+        out[row, : region_map.count] = region_map.reduce(density[row : row + 1], "mean")[0] * areas
+    return out
 
 
 def images_within(
@@ -55,58 +59,37 @@ def images_within(
     return images if len(images) <= fitting else np.sort(rng.choice(images, fitting, replace=False))
 
 
-def cost_inputs(
-    pool: ImageSource, network: nn.Module, images: np.ndarray, device: torch.device, batch_size: int
-) -> torch.Tensor:
+def cost_inputs(batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
     """Images and the network's class probabilities, (N, 3 + C, H, W) in float16 on the CPU."""
-    network.eval()
-    batches = []
-    for batch, _ in pool_batches(pool, images, batch_size, False, ""):
-        batch = batch.to(device)
-        with torch.no_grad():
-            probs = network(batch).float().softmax(dim=1)
-        batches.append(torch.cat([batch, probs], dim=1).half().cpu())
-    return torch.cat(batches)
+    return torch.cat([torch.cat([images, probs], dim=1).half().cpu() for images, probs in batches])
 
 
 def train_cost_model(
     model: ClickCostModel,
-    pool: ImageSource,
-    network: nn.Module,
-    units: np.ndarray,
-    clicks: np.ndarray,
-    boxes: np.ndarray,
+    inputs: torch.Tensor,
+    maps: Sequence[RegionMap],
+    target: torch.Tensor,
+    known: torch.Tensor,
     device: torch.device,
     steps: int,
     batch_size: int,
     rng: np.random.Generator,
     lr: float = 1e-2,
-    memory_limit: int = CACHE_LIMIT_BYTES,
 ) -> list[float]:
-    """Fit the model to the clicks paid for labelled units (K, 2), on log(1 + clicks); the losses.
+    """Fit the model to the clicks paid for labelled units, on log(1 + clicks); the losses.
 
-    The segmentation network runs once per labelled image, not once per step: its inputs are
-    kept in float16 for at most `memory_limit` bytes, a random subset of the labelled images
-    when they do not all fit. Each of the `steps` steps fits a random batch of them.
+    `inputs` (N, 3 + C, H, W) are the labelled images with their probabilities (computed
+    once, not once per step), `maps` their region maps, `target` (N, width) the clicks paid
+    where `known`. Each of the `steps` steps fits a random batch of the images.
     """
-    height, width = pool.image_size
-    per_image = 2 * (3 + model.num_classes) * height * width
-    images = images_within(np.unique(units[:, 0]), per_image, memory_limit, rng)
-    row = {int(image): r for r, image in enumerate(images)}
-    target = torch.zeros(len(images), len(boxes))
-    known = torch.zeros(len(images), len(boxes), dtype=torch.bool)
-    for (image, region), count in zip(units.tolist(), clicks.tolist(), strict=True):
-        if image in row:
-            target[row[image], region] = count
-            known[row[image], region] = True
-    inputs = cost_inputs(pool, network, images, device, batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     model.to(device).train()
     losses = []
+    width = target.shape[1]
     for _ in range(steps):
-        batch = torch.as_tensor(rng.choice(len(images), min(batch_size, len(images)), replace=False))
-        x = inputs[batch].to(device).float()
-        predicted = region_clicks(model.density(x), boxes)
+        batch = rng.choice(len(inputs), min(batch_size, len(inputs)), replace=False)
+        x = inputs[torch.as_tensor(batch)].to(device).float()
+        predicted = region_clicks(model.density(x), [maps[b] for b in batch.tolist()], width)
         mask, truth = known[batch].to(device), target[batch].to(device)
         loss = nn.functional.mse_loss(torch.log1p(predicted[mask]), torch.log1p(truth[mask]))
         optimizer.zero_grad()

@@ -12,7 +12,8 @@ import torch
 import torch.distributed as dist
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from alseg.pool import CostLedger, LabelState
+from alseg.budget import CostLedger
+from alseg.labels import LabelState
 
 
 def rank_and_size() -> tuple[int, int]:
@@ -82,6 +83,15 @@ def gather_rows(rows: torch.Tensor, indices: np.ndarray, total: int) -> torch.Te
     full = full.to(_device())
     dist.all_reduce(full, op=dist.ReduceOp.SUM)
     return full.cpu()
+
+
+def gather_objects(found: dict[int, Any]) -> dict[int, Any]:
+    """The union over ranks of per-image results (pseudo-labels each rank kept of its shard)."""
+    if rank_and_size()[1] == 1:
+        return found
+    everyone: list[Any] = [None] * rank_and_size()[1]
+    dist.all_gather_object(everyone, found)
+    return {key: value for part in everyone for key, value in part.items()}
 
 
 def share_state(state: LabelState, ledger: CostLedger, queried: np.ndarray) -> np.ndarray:

@@ -7,11 +7,10 @@ repeats exactly what an uninterrupted one does.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 import sys
-from dataclasses import dataclass
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,16 +23,20 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from alseg.callbacks import Acquisition, ActiveLearningCallback, CycleOutcome
+from alseg.acquisition import AcquisitionContext, bootstrap_resample
+from alseg.budget import COST_UNITS, Budget, CostLedger, initial_images
+from alseg.callbacks import ActiveLearningCallback, CycleOutcome
 from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
+from alseg.labels import LabelState
 from alseg.model import SegmentationModule
-from alseg.pool import COST_UNITS, CostLedger, LabelState, Oracle, initial_images
+from alseg.oracle import Oracle
+from alseg.regions import Regions
 from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
 from alseg.settings import check_settings
-from alseg.strategies.base import Strategy
+from alseg.strategies.base import Strategy, check_compatible
 
 log = logging.getLogger("alseg")
 
@@ -77,18 +80,6 @@ class EvaluationImages(Dataset):
         return item
 
 
-@dataclass(frozen=True)
-class Budget:
-    """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit
-    (checked by alseg.settings before the experiment is built)."""
-
-    unit: str
-    initial: int | float
-    per_cycle: float
-    total: float | None
-    cycles: int | None
-
-
 def build(node: DictConfig, **kwargs: Any) -> Any:
     """`hydra.utils.instantiate`, letting an AlsegError from the built object reach the user whole."""
     try:
@@ -115,15 +106,16 @@ class Experiment:
         self.progress = bool(cfg.progress) and sys.stderr.isatty()
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)
-        self.budget = Budget(**OmegaConf.to_container(cfg.budget, resolve=True))  # type: ignore[arg-type]
         self.strategy: Strategy = build(cfg.strategy)
         self.data: DataSplits = build(cfg.dataset.splits)
-        if self.budget.unit == "images" and self.budget.per_cycle < 1:  # a fraction of the pool
-            share = math.ceil(self.budget.per_cycle * len(self.data.train))
-            self.budget = dataclasses.replace(self.budget, per_cycle=share)
+        budget = OmegaConf.to_container(cfg.budget, resolve=True)
+        self.budget = Budget.from_config(budget, len(self.data.train))  # type: ignore[arg-type]
         self.augment = Augmentation(**cfg.dataset.get("augment", {}))
-        boxes = build(cfg.regions).boxes(*self.data.train.image_size)
-        self.state = LabelState(len(self.data.train), boxes, self.data.train.image_size)
+        kind: Regions = build(cfg.regions)
+        self.regions = kind.maps(self.data.train)
+        network = build(cfg.model.network, num_classes=self.data.num_classes)
+        check_compatible(self.strategy, self.regions, network, str(cfg.scoring.mc_mode))
+        self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
         self.oracle = Oracle(self.data.train, self.state, self.ledger)
         self.clicks_counted_at = self.oracle.clicks_counted_at()
@@ -186,11 +178,13 @@ class Experiment:
             *data.train.image_size,
             self.clicks_counted_at,
         )
+        counts = self.regions.counts
+        per_image = f"{counts[0]}" if counts.min() == counts.max() else f"{counts.mean():.0f} on average"
         log.info(
-            "strategy %s, regions %s (%d per image); budget: %s initial images, %g %s per cycle, %s",
+            "strategy %s, regions %s (%s per image); budget: %s initial images, %g %s per cycle, %s",
             self.strategy.name,
-            self.cfg.regions._target_.rsplit(".", 1)[-1],
-            len(self.state.boxes),
+            self.regions.kind,
+            per_image,
             budget.initial,
             budget.per_cycle,
             budget.unit,
@@ -216,10 +210,10 @@ class Experiment:
             rows = []
             images = initial_images(len(self.data.train), self.budget.initial, self.seed)
             self.oracle.reveal_images(images, cycle=0)
-            self._check_budget_fits()
+            self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
         cycle = completed + 1
         while True:
-            acquire = self._should_acquire(cycle)
+            acquire = self.budget.should_acquire(cycle, self.ledger)
             trained_on = {f"cost_{unit}": self.ledger.spent[unit] for unit in COST_UNITS}
             trained_on["labelled_fraction"] = self.state.labelled_fraction()
             outcome, module = self._run_cycle(cycle, acquire)
@@ -265,56 +259,32 @@ class Experiment:
             atomic_write_text(saved, text)
             atomic_write_text(self.run_dir.root / "overrides.yaml", OmegaConf.to_yaml(self.overrides))
 
-    def _check_budget_fits(self) -> None:
-        """Fail before training when the pool cannot pay for the budget."""
-        unit, budget = self.budget.unit, self.budget
-        if budget.cycles == 0:
-            return
-        capacity = self.oracle.remaining_capacity(unit)
-        planned = [budget.per_cycle]
-        if budget.cycles is not None:
-            planned.append(budget.per_cycle * budget.cycles)
-        if budget.total is not None:
-            planned = [min(p, budget.total - self.ledger.spent[unit]) for p in planned]
-            if budget.total < self.ledger.spent[unit]:
-                raise AlsegError(
-                    f"budget.total ({budget.total} {unit}) is below the cost of the initial set "
-                    f"({self.ledger.spent[unit]:g} {unit}); raise budget.total or lower budget.initial."
-                )
-        if max(planned) > capacity + 1e-9:
-            raise AlsegError(
-                f"the budget asks for {max(planned):g} {unit} after the initial set, but the "
-                f"unlabelled pool only holds {capacity:g} {unit}; lower budget.per_cycle, "
-                "budget.cycles or budget.total, or use a larger pool."
-            )
-
-    def _should_acquire(self, cycle: int) -> bool:
-        if self.budget.cycles is not None and cycle >= self.budget.cycles:
-            return False
-        total = self.budget.total
-        return total is None or self.ledger.spent[self.budget.unit] < total - 1e-9
-
     def _run_cycle(self, cycle: int, acquire: bool) -> tuple[CycleOutcome, SegmentationModule]:
-        pl.seed_everything(cycle_seed(self.seed, cycle), workers=True, verbose=False)
-        module = self._build_module(cycle)
-        acquisition = None
+        acquisition, auxiliary = None, 0.0
         if acquire:
-            budget = self.budget.per_cycle
-            if self.budget.total is not None:
-                budget = min(budget, self.budget.total - self.ledger.spent[self.budget.unit])
-            acquisition = Acquisition(
+            acquisition = AcquisitionContext(
                 cycle=cycle + 1,
                 strategy=self.strategy,
                 oracle=self.oracle,
                 unit=self.budget.unit,
-                budget=budget,
+                budget=self.budget.for_cycle(self.ledger),
                 rng=np.random.default_rng([self.seed, cycle, 1]),
                 batch_size=int(self.cfg.scoring.batch_size),
-                train_network=lambda images, member: self._train_network(images, cycle, member + 1),
+                progress=self.progress,
+                mc_mode=str(self.cfg.scoring.mc_mode),
             )
+            start = time.perf_counter()
+            labelled = self.state.labelled_images()
+            acquisition.members = [
+                self._train_network(bootstrap_resample(labelled, acquisition.rng), cycle, m + 1)
+                for m in range(self.strategy.ensemble_size)
+            ]
+            auxiliary = time.perf_counter() - start
+        pl.seed_everything(cycle_seed(self.seed, cycle), workers=True, verbose=False)
+        module = self._build_module(cycle)
         per_image = {split: getattr(self.data, split).per_image_classes for split in self.eval_loaders}
         callback = ActiveLearningCallback(
-            self.eval_loaders, self.data.num_classes, acquisition, self.progress, per_image
+            self.eval_loaders, self.data.num_classes, acquisition, per_image, auxiliary
         )
         self._fit(module, self.state.training_images(), [callback], f"cycle_{cycle:03d}")
         assert callback.outcome is not None
@@ -349,7 +319,8 @@ class Experiment:
         trainer.fit(module, loader)
 
     def _train_network(self, images: np.ndarray, cycle: int, member: int) -> nn.Module:
-        """A fresh network trained on `images` (an ensemble member of a strategy), in eval mode."""
+        """A fresh network trained on `images` (a member of the strategy's bootstrap ensemble,
+        trained before the cycle's own fit), in eval mode."""
         pl.seed_everything(cycle_seed(self.seed, cycle, member), workers=True, verbose=False)
         module = self._build_module(cycle, fresh=True)
         self._fit(module, images, [], f"cycle_{cycle:03d}_member_{member}")

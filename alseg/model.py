@@ -162,7 +162,7 @@ def mc_dropout_chunks(
     first chunk, so chunking never changes the committee.
     """
     if mode not in ("head", "full"):
-        raise AlsegError(f"strategy.mc_mode must be 'head' or 'full' (got {mode!r}).")
+        raise AlsegError(f"scoring.mc_mode must be 'head' or 'full' (got {mode!r}).")
     if not has_dropout(network.segmentation_head if mode == "head" else network):
         raise AlsegError("MC dropout needs dropout layers: set model.network.head_dropout > 0 (e.g. 0.2).")
     features, decoded = encode(network, images)
@@ -196,7 +196,9 @@ def head_committee(
         or not isinstance(conv, nn.Conv2d)
         or conv.groups != 1
     ):
-        raise AlsegError("mc_mode 'head' needs the head of build_network (dropout, then a convolution).")
+        raise AlsegError(
+            "scoring.mc_mode 'head' needs the head of build_network (dropout, then a convolution)."
+        )
     finish = nn.Sequential(*after)  # upsampling, activation
 
     def finished(logits: torch.Tensor) -> torch.Tensor:

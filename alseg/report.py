@@ -25,9 +25,9 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
+from alseg.budget import COST_UNITS
 from alseg.errors import AlsegError
 from alseg.loggers import read_wandb_history
-from alseg.pool import COST_UNITS
 from alseg.results import Row, flatten_config, format_table, read_rows
 
 log = logging.getLogger("alseg")

@@ -28,8 +28,9 @@ from typing import IO, Any
 
 import torch
 
+from alseg.budget import CostLedger
 from alseg.errors import AlsegError
-from alseg.pool import CostLedger, LabelState
+from alseg.labels import LabelState
 
 log = logging.getLogger("alseg")
 

@@ -1,8 +1,10 @@
-"""Streaming scorer: one pass over the pool, keeping only per-unit statistics and descriptors."""
+"""The cycle's one pass over the pool: per-unit statistics, image statistics, descriptors and
+kept pseudo-labels, reduced on the device batch by batch."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,11 +13,13 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
 from alseg.data.base import ImageSource
-from alseg.distributed import gather_max, gather_rows, gather_schema, shard
+from alseg.distributed import gather_max, gather_objects, gather_rows, gather_schema, shard
 from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_chunks
-from alseg.pool import LabelState
+from alseg.regions import RegionMaps
 from alseg.strategies.base import PoolScores, Prediction, Strategy
-from alseg.uncertainty import reduce_regions
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class PoolImages(Dataset):
@@ -40,13 +44,19 @@ def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progre
 
 
 def predict(
-    network: SmpNetwork, images: torch.Tensor, strategy: Strategy, members: list[nn.Module]
+    network: SmpNetwork | None,
+    images: torch.Tensor,
+    strategy: Strategy,
+    members: list[nn.Module],
+    mc_mode: str,
 ) -> tuple[Iterator[Prediction], list[torch.Tensor]]:
     """The predictions a strategy asked for, over consecutive chunks of the batch (one chunk
     unless an MC committee is built in cache-sized chunks, each computed when it is reached),
-    and the model's encoder features."""
+    and the model's encoder features (none without a model)."""
+    if not strategy.needs_model or network is None:
+        return iter([Prediction(images, None)]), []
     if strategy.mc_passes:
-        chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, strategy.mc_mode)
+        chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, mc_mode)
         return _committee_predictions(images, chunks), features
     features, decoded = encode(network, images)
     if members:
@@ -62,50 +72,63 @@ def _committee_predictions(images: torch.Tensor, chunks: Iterator[torch.Tensor])
         start += committee.shape[1]
 
 
-def pixel_statistics(strategy: Strategy, predictions: Iterable[Prediction]) -> dict[str, torch.Tensor]:
-    """The strategy's per-pixel statistics (B, H, W) of a batch, computed chunk by chunk."""
-    parts = [strategy.pixel_statistics(prediction) for prediction in predictions]
-    return {name: torch.cat([part[name] for part in parts]) for name in parts[0]}
+def reduce_units(
+    regions: RegionMaps, indices: np.ndarray, pixels: torch.Tensor, reduction: str
+) -> np.ndarray:
+    """Pixel statistics (B, H, W) of the images `indices` -> unit table rows (B, width).
+
+    Images sharing one map (boxes) are reduced together; entries beyond an image's regions
+    stay -inf."""
+    out = np.full((len(indices), regions.width), -np.inf, dtype=np.float32)
+    groups: dict[int, tuple] = {}
+    for row, image in enumerate(indices.tolist()):
+        region_map = regions[image]
+        groups.setdefault(id(region_map), (region_map, []))[1].append(row)
+    for region_map, rows in groups.values():
+        reduced = region_map.reduce(pixels[torch.as_tensor(rows, device=pixels.device)], reduction)
+        out[rows, : region_map.count] = reduced.cpu().numpy()
+    return out
 
 
 @torch.inference_mode()
-def score_pool(
-    network: SmpNetwork | None,
-    pool: ImageSource,
-    state: LabelState,
-    strategy: Strategy,
-    batch_size: int,
-    device: torch.device,
-    progress: bool = True,
-    members: list[nn.Module] | None = None,
-) -> PoolScores:
+def score_pool(context: AcquisitionContext) -> PoolScores:
     """Per-unit statistics of the unlabelled pool (and descriptors of every image if asked).
 
     Each batch's probabilities are reduced to unit statistics on the device and dropped, so
     memory holds one batch of predictions plus the (images, regions) tables, whatever the pool.
     Under data parallelism each rank scores its shard and every rank gets all the tables.
     """
-    available = ~state.labelled
-    candidates = state.unlabelled_images()
-    if not strategy.needs_model or network is None:
+    strategy, state, network = context.strategy, context.state, context.network
+    available = state.available
+    if not strategy.needs_pass:
         return PoolScores({"score": np.where(available, 0.0, -np.inf)}, None, available)
-    passed = shard(np.arange(state.num_images) if strategy.needs_descriptors else candidates)
+    everything = strategy.needs_descriptors
+    passed = shard(np.arange(state.num_images) if everything else state.unlabelled_images())
     units: dict[str, np.ndarray] = {}
     features_out: list[torch.Tensor] = []
-    was_training = network.training
-    network.eval()
-    for images, indices in pool_batches(pool, passed, batch_size, progress, "scoring pool"):
-        predictions, features = predict(network, images.to(device), strategy, members or [])
+    pseudo: dict[int, np.ndarray] = {}
+    was_training = network.training if network is not None else False
+    if network is not None:
+        network.eval()
+    for images, indices in context.batches(passed, "scoring pool"):
+        predictions, features = predict(network, images, strategy, context.members, context.mc_mode)
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
-        for name, pixels in pixel_statistics(strategy, predictions).items():
-            table = units.setdefault(name, unscored(state))
-            table[indices.numpy()] = (
-                reduce_regions(pixels.float(), state.boxes, strategy.reduction).cpu().numpy()
-            )
-    network.train(was_training)
+        statistics, per_image, kept = _batch_statistics(strategy, list(predictions), context.cycle)
+        for name, pixels in statistics.items():
+            table = units.setdefault(name, unscored(state.labelled_at.shape))
+            table[indices] = reduce_units(context.regions, indices, pixels.float(), strategy.reduction)
+        for name, values in per_image.items():
+            table = units.setdefault(name, unscored(state.labelled_at.shape))
+            table[indices] = values.float().cpu().numpy()[:, None]
+        if kept is not None:
+            labels, keep = kept
+            for row in np.flatnonzero(keep.cpu().numpy()).tolist():
+                pseudo[int(indices[row])] = labels[row].cpu().numpy()
+    if network is not None:
+        network.train(was_training)
     names, width = gather_schema(sorted(units), features_out[0].shape[1] if features_out else 0)
-    units = {name: gather_max(units.get(name, unscored(state))) for name in names}
+    units = {name: gather_max(units.get(name, unscored(state.labelled_at.shape))) for name in names}
     units.setdefault("score", np.zeros(state.labelled_at.shape, dtype=np.float32))
     for table in units.values():
         table[~available] = -np.inf
@@ -113,9 +136,25 @@ def score_pool(
     if strategy.needs_descriptors:
         mine = torch.cat(features_out) if features_out else torch.zeros((0, width))
         found = gather_rows(mine, passed, state.num_images)
-    return PoolScores(units, found, available)
+    return PoolScores(units, found, available, gather_objects(pseudo))
 
 
-def unscored(state: LabelState) -> np.ndarray:
+def _batch_statistics(
+    strategy: Strategy, predictions: list[Prediction], cycle: int
+) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
+    """The strategy's pixel statistics (B, H, W), image statistics (B,) and kept pseudo-labels
+    of a batch, computed chunk by chunk."""
+    pixel_parts = [strategy.pixel_statistics(prediction) for prediction in predictions]
+    image_parts = [strategy.image_statistics(prediction) for prediction in predictions]
+    label_parts = [strategy.pseudo_labels(prediction, cycle) for prediction in predictions]
+    pixels = {name: torch.cat([part[name] for part in pixel_parts]) for name in pixel_parts[0]}
+    per_image = {name: torch.cat([part[name] for part in image_parts]) for name in image_parts[0]}
+    kept = None
+    if label_parts[0] is not None:
+        kept = (torch.cat([p[0] for p in label_parts]), torch.cat([p[1] for p in label_parts]))  # type: ignore[index]
+    return pixels, per_image, kept
+
+
+def unscored(shape: tuple[int, ...]) -> np.ndarray:
     """A unit table with nothing scored yet: -inf everywhere."""
-    return np.full(state.labelled_at.shape, -np.inf, dtype=np.float32)
+    return np.full(shape, -np.inf, dtype=np.float32)

@@ -6,17 +6,6 @@ import numpy as np
 import torch
 
 
-def box_overlap(boxes: np.ndarray) -> np.ndarray:
-    """Pairwise intersection-over-union (R, R) of boxes (R, 4) as (y0, x0, y1, x1)."""
-    y0 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
-    x0 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
-    y1 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
-    x1 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
-    inter = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    return inter / (area[:, None] + area[None, :] - inter)
-
-
 def non_maximum_suppression(scores: np.ndarray, overlap: np.ndarray, threshold: float) -> np.ndarray:
     """Greedy NMS within one image: indices of kept regions, best first.
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from alseg.budget import COST_UNITS
 from alseg.errors import AlsegError
-from alseg.pool import COST_UNITS
 
 SPLITS = ("val", "test")
 
@@ -60,6 +60,11 @@ RULES = (
     Rule("train.reinit", "true or false", lambda v: isinstance(v, bool)),
     Rule("train.num_workers", "an integer >= 0", lambda v: _integer(v) and v >= 0),
     Rule("scoring.batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),
+    Rule(
+        "scoring.mc_mode",
+        "head (rerun only the segmentation head per MC member) or full (the whole network)",
+        lambda v: v in ("head", "full"),
+    ),
     Rule("budget.unit", f"one of {list(COST_UNITS)}", lambda v: v in COST_UNITS),
     Rule(
         "budget.initial",

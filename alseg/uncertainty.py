@@ -2,14 +2,13 @@
 
 Measures take class probabilities (B, C, H, W) (never logits) and return (B, H, W) scores
 where higher means more informative; committee measures take (T, B, C, H, W). Reductions
-turn pixel scores into one score per query unit, batched on the scores' device.
+over the pixels of a unit are applied by the region maps (alseg.regions).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from alseg.errors import AlsegError
@@ -113,24 +112,3 @@ REDUCTIONS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def get_reduction(name: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The reduction called `name`; the error lists the valid names."""
     return _lookup(REDUCTIONS, "reduction", name)
-
-
-def reduce_regions(pixel_scores: torch.Tensor, boxes: np.ndarray, reduction: str) -> torch.Tensor:
-    """Pixel scores (B, H, W) -> unit scores (B, R) for boxes (R, 4) of (y0, x0, y1, x1).
-
-    Boxes of equal size are gathered together, so the work is batched over images and boxes.
-    """
-    reduce = get_reduction(reduction)
-    batch, height, width = pixel_scores.shape
-    flat = pixel_scores.reshape(batch, height * width)
-    out = pixel_scores.new_empty(batch, len(boxes))
-    sizes = boxes[:, 2:] - boxes[:, :2]
-    for size in np.unique(sizes, axis=0):
-        group = np.flatnonzero((sizes == size).all(axis=1))
-        dy, dx = np.meshgrid(np.arange(size[0]), np.arange(size[1]), indexing="ij")
-        offsets = (dy * width + dx).reshape(-1)
-        starts = boxes[group, 0] * width + boxes[group, 1]
-        index = torch.as_tensor(starts[:, None] + offsets[None], device=flat.device)
-        values = flat[:, index.reshape(-1)].reshape(batch, len(group), -1)
-        out[:, torch.as_tensor(group, device=flat.device)] = reduce(values)
-    return out

@@ -16,12 +16,12 @@ import os
 
 import numpy as np
 import torch
-from benchlib import compose_cfg, print_table, save, seconds
+from benchlib import compose_cfg, print_table, save, scoring_context, seconds
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.experiment import build
 from alseg.model import dropout_active
-from alseg.pool import Grid, LabelState, WholeImage
+from alseg.regions import Grid, Superpixels, WholeImage
 from alseg.scoring import pool_batches, score_pool
 from alseg.strategies.uncertainty import UncertaintySampling, VoteEntropySampling
 
@@ -61,9 +61,10 @@ def main() -> None:
     network = networks["element"].to(device).eval()
     networks["channel"].to(device).eval()
     side = args.size
-    states = {
-        "image": LabelState(args.pool, WholeImage().boxes(side, side), (side, side)),
-        "grid 4x4": LabelState(args.pool, Grid(4, 4).boxes(side, side), (side, side)),
+    regions = {
+        "image": WholeImage().maps(pool),
+        "grid 4x4": Grid(4, 4).maps(pool),
+        "superpixels": Superpixels(100).maps(pool),
     }
     everything = np.arange(args.pool)
 
@@ -74,9 +75,12 @@ def main() -> None:
         if device.type == "cuda":
             torch.cuda.synchronize()
 
-    def scoring(strategy, regions: str, kind: str = "element"):
-        net = networks[kind]
-        return lambda: score_pool(net, pool, states[regions], strategy, args.batch_size, device, False)
+    def scoring(strategy, kind_of_regions: str, dropout: str = "element", mc_mode: str = "head"):
+        maps = regions[kind_of_regions]
+        net = networks[dropout]
+        return lambda: score_pool(
+            scoring_context(pool, maps, net, strategy, args.batch_size, device, mc_mode)
+        )
 
     base = seconds(bare, args.repeat)
     rows = [
@@ -94,18 +98,19 @@ def main() -> None:
             f"{measure} per image",
             seconds(scoring(UncertaintySampling(measure, measure), "image"), args.repeat),
         )
-    add(
-        "entropy per grid region",
-        seconds(scoring(UncertaintySampling("entropy", "entropy"), "grid 4x4"), args.repeat),
-    )
+    for kind_of_regions in ("grid 4x4", "superpixels"):
+        add(
+            f"entropy per {kind_of_regions} region",
+            seconds(scoring(UncertaintySampling("entropy", "entropy"), kind_of_regions), args.repeat),
+        )
     for mode, kind, label in (
         ("head", "channel", "encoder once, channel dropout"),
         ("head", "element", "encoder once, element dropout"),
         ("full", "element", "naive loop of full passes"),
     ):
-        strategy = VoteEntropySampling("vote_entropy", args.passes, mode)
-        add(f"vote entropy, MC x{args.passes} ({label})", seconds(scoring(strategy, "image", kind), 1))
-    mc_entropy = UncertaintySampling("entropy", "entropy", mc_passes=args.passes, mc_mode="head")
+        strategy = VoteEntropySampling("vote_entropy", args.passes)
+        add(f"vote entropy, MC x{args.passes} ({label})", seconds(scoring(strategy, "image", kind, mode), 1))
+    mc_entropy = UncertaintySampling("entropy", "entropy", mc_passes=args.passes)
     for kind in ("channel", "element"):
         took = seconds(scoring(mc_entropy, "image", kind), 1)
         add(f"entropy of MC x{args.passes} mean, alseg ({kind} dropout)", took)

@@ -41,6 +41,30 @@ def compose_cfg(*overrides: str) -> DictConfig:
         return compose(config_name="config", overrides=list(overrides))
 
 
+def scoring_context(pool, regions, network, strategy, batch_size: int, device, mc_mode: str = "head"):
+    """An AcquisitionContext that scores `pool` cut by the region maps `regions` (nothing labelled)."""
+    import numpy as np
+
+    from alseg.acquisition import AcquisitionContext
+    from alseg.budget import CostLedger
+    from alseg.labels import LabelState
+    from alseg.oracle import Oracle
+
+    return AcquisitionContext(
+        cycle=1,
+        strategy=strategy,
+        oracle=Oracle(pool, LabelState(regions, pool.image_size), CostLedger()),
+        unit="images",
+        budget=1.0,
+        rng=np.random.default_rng(0),
+        batch_size=batch_size,
+        progress=False,
+        mc_mode=mc_mode,
+        network=network,
+        device=device,
+    )
+
+
 def seconds(work: Callable[[], object], repeat: int = 3) -> float:
     """The best wall time of `repeat` runs of `work`, after one warm-up run."""
     work()

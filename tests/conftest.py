@@ -18,29 +18,32 @@ os.environ.setdefault("WANDB_SILENT", "true")
 TINY = ["debug=tiny"]
 
 
-def acquisition_context(state, network=None, pool=None, wanted: int = 2, seed: int = 0):
-    """An AcquisitionContext for strategy unit tests; helpers they must not need raise."""
+def acquisition_context(
+    pool, regions=None, network=None, strategy=None, seed: int = 0, budget: float = 2.0, unit: str = "regions"
+):
+    """An AcquisitionContext over `pool` cut by `regions` (whole images by default), with an
+    oracle, an empty ledger and the given network, for strategy and scorer unit tests."""
     import numpy as np
-    import torch
 
-    from alseg.strategies.base import AcquisitionContext
+    from alseg.acquisition import AcquisitionContext
+    from alseg.budget import CostLedger
+    from alseg.labels import LabelState
+    from alseg.oracle import Oracle
+    from alseg.regions import WholeImage
+    from alseg.strategies.random import RandomSampling
 
-    def unused(*_):
-        raise AssertionError("this strategy should not need it")
-
+    maps = (regions or WholeImage()).maps(pool)
     return AcquisitionContext(
         cycle=1,
-        network=network if network is not None else torch.nn.Identity(),
-        pool=pool,
-        state=state,
-        device=torch.device("cpu"),
+        strategy=strategy or RandomSampling("random"),
+        oracle=Oracle(pool, LabelState(maps, pool.image_size), CostLedger()),
+        unit=unit,
+        budget=budget,
         rng=np.random.default_rng(seed),
-        wanted=wanted,
         batch_size=4,
         progress=False,
-        train_network=unused,
-        revealed_clicks=unused,
-        true_clicks=unused,
+        mc_mode="head",
+        network=network,
     )
 
 

@@ -11,11 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alseg.budget import CostLedger
 from alseg.costs import clip_polygon, contour_clicks, outline_vertices, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import scalabel_polygons
 from alseg.data.synthetic import random_polygon, rasterise
-from alseg.pool import CostLedger, Grid, LabelState, Oracle, WholeImage
+from alseg.labels import LabelState
+from alseg.oracle import Oracle
+from alseg.regions import Grid, WholeImage
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BDD_POLYGONS = SHARED / "samples/bdd100k/labels/pan_seg/polygons/sample_polygons.json"
@@ -136,7 +139,7 @@ def test_camvid_clicks_do_not_depend_on_the_training_size() -> None:
     costs = []
     for size in ((96, 128), (192, 256)):
         pool = camvid_splits(str(SHARED / "CamVid"), size=size).train
-        state = LabelState(len(pool), Grid(2, 2).boxes(*size), size)
+        state = LabelState(Grid(2, 2).maps(pool), size)
         oracle = Oracle(pool, state, CostLedger())
         regions = [oracle.unit_cost(image, region)["clicks"] for image in range(3) for region in range(4)]
         oracle.reveal_images(np.arange(3), cycle=0)

@@ -36,7 +36,7 @@ def make_run(
         }
         for cycle, (cost, value) in enumerate(zip(clicks, miou, strict=True))
     ]
-    flat = {"dataset.name": "camvid", "regions._target_": "alseg.pool.WholeImage", "seed": seed}
+    flat = {"dataset.name": "camvid", "regions._target_": "alseg.regions.WholeImage", "seed": seed}
     return Run(path, rows, {**flat, **config})
 
 
@@ -78,7 +78,7 @@ def test_cost_to_95_uses_each_seeds_whole_curve(tmp_path: Path) -> None:
 
 
 def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tmp_path: Path) -> None:
-    grid = {"regions._target_": "alseg.pool.Grid", "regions.rows": 4}
+    grid = {"regions._target_": "alseg.regions.Grid", "regions.rows": 4}
     runs = [
         make_run(tmp_path / "e0", "entropy", 0, [100, 200], [0.3, 0.5]),
         make_run(tmp_path / "e1", "entropy", 1, [100, 200], [0.3, 0.7]),
@@ -88,8 +88,8 @@ def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tm
         make_run(tmp_path / "r1", "random", 1, [100, 200], [0.3, 0.4]),
     ]
     rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
-    plain = "entropy (regions._target_=alseg.pool.WholeImage, regions.rows=None)"
-    on_grid = "entropy (regions._target_=alseg.pool.Grid, regions.rows=4)"
+    plain = "entropy (regions._target_=alseg.regions.WholeImage, regions.rows=None)"
+    on_grid = "entropy (regions._target_=alseg.regions.Grid, regions.rows=4)"
     assert set(rows) == {plain, on_grid, "random"}
     assert rows[plain]["seeds"] == 2 and rows[plain]["duplicates"] == 1
     assert rows[plain]["final_miou"] == pytest.approx(0.6)  # e1_again is not averaged in

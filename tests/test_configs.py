@@ -8,6 +8,7 @@ import pytest
 from hydra.utils import instantiate
 
 from alseg.cli import config_dir
+from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import build
 from alseg.settings import check_settings
@@ -37,7 +38,7 @@ def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option
     cfg = make_cfg(f"{group}={option}", "logger.mode=disabled" if option == "wandb" else "seed=0")
     check_settings(cfg)  # every shipped option is a valid setting
     build(cfg.strategy)
-    build(cfg.regions).boxes(64, 64)
+    build(cfg.regions).maps(synthetic_splits(train=2, val=1, test=1, size=64).train)
     if "root" in cfg.dataset:
         # Without the data, building must fail with the missing-root message, not a trace.
         real = REAL_ROOTS.get(option, tmp_path / "absent")

@@ -13,14 +13,17 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
+from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import bdd100k_splits, cityscapes_splits
 from alseg.data.glas import glas_splits
 from alseg.data.voc import voc_splits
 from alseg.errors import AlsegError
 from alseg.experiment import EvaluationImages
+from alseg.labels import LabelState
 from alseg.metrics import evaluate
-from alseg.pool import CostLedger, LabelState, Oracle, WholeImage
+from alseg.oracle import Oracle
+from alseg.regions import WholeImage
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "samples"
 needs = {
@@ -71,7 +74,7 @@ def test_cityscapes_maps_label_ids_to_train_ids_and_reads_polygons(tmp_path: Pat
     # Polygons stay in the file's pixels (256 x 128): clicks are counted as drawn.
     np.testing.assert_allclose(polygons[1][1][:2], [[10, 70], [60, 70]])
     assert splits.train.annotation_size(0) == (128, 256)
-    oracle = Oracle(splits.train, LabelState(1, WholeImage().boxes(64, 128), (64, 128)), CostLedger())
+    oracle = Oracle(splits.train, LabelState(WholeImage().maps(splits.train), (64, 128)), CostLedger())
     assert oracle.reveal([(0, 0)], cycle=0)["clicks"] == 4 + 5 + 3
 
 
@@ -79,7 +82,7 @@ def test_cityscapes_maps_label_ids_to_train_ids_and_reads_polygons(tmp_path: Pat
 def test_cityscapes_without_polygons_estimates_clicks_and_bad_json_fails(tmp_path: Path) -> None:
     splits = cityscapes_splits(str(cityscapes_layout(tmp_path / "a", polygons=False)), size=(64, 128))
     assert splits.train.polygons(0) is None
-    oracle = Oracle(splits.train, LabelState(1, WholeImage().boxes(64, 128), (64, 128)), CostLedger())
+    oracle = Oracle(splits.train, LabelState(WholeImage().maps(splits.train), (64, 128)), CostLedger())
     assert oracle.reveal([(0, 0)], cycle=0)["clicks"] > 10
     root = cityscapes_layout(tmp_path / "b", polygons=True)
     (root / "gtFine/train/frankfurt" / f"{CITY}_gtFine_polygons.json").write_text("{not json")

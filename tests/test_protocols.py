@@ -36,7 +36,7 @@ def test_cereals_cityscapes(make_cfg) -> None:
     height, width = cfg.dataset.splits.size
     assert cfg.budget.initial == 50 and cfg.budget.unit == "pixels"
     assert cfg.budget.per_cycle == 50 * height * width  # 50 images' worth of area
-    boxes = build(cfg.regions).boxes(height, width)
+    boxes = build(cfg.regions).boxes(height, width)  # windows: the same boxes on every image
     assert (boxes[0, 2] - boxes[0, 0]) == 128 * width // 2048  # 128 pixels at the original width
 
 

@@ -8,7 +8,7 @@ from conftest import acquisition_context
 from torch import nn
 
 from alseg.data.synthetic import synthetic_splits
-from alseg.pool import Grid, LabelState, WholeImage
+from alseg.regions import Grid
 from alseg.scoring import score_pool
 from alseg.strategies.base import rank_by_score
 from alseg.strategies.random import RandomSampling
@@ -39,8 +39,12 @@ class BrightnessConfidence(nn.Module):
         return self.segmentation_head(self.decoder(self.encoder(images)))
 
 
-def context_for(state: LabelState, pool, seed: int = 0):
-    return acquisition_context(state, BrightnessConfidence(), pool, seed=seed)
+def scored(pool, strategy, regions=None, seed: int = 0, network=None, labelled=()):
+    """The context over `pool` (units in `labelled` marked) and the strategy's pool scores."""
+    context = acquisition_context(pool, regions, network or BrightnessConfidence(), strategy, seed=seed)
+    for image, region in labelled:
+        context.state.mark(np.array([[image, region]]), cycle=0, clicks=np.array([0.0]))
+    return context, score_pool(context)
 
 
 def test_rank_by_score_orders_and_drops_unavailable() -> None:
@@ -52,13 +56,11 @@ def test_uncertainty_prefers_the_darkest_images_and_skips_labelled() -> None:
     pool = synthetic_splits(train=10, val=1, test=1, size=16).train
     brightness = np.random.default_rng(0).permutation(10) * 20 + 10
     pool._images[:] = torch.from_numpy(brightness).to(torch.uint8)[:, None, None, None]
-    state = LabelState(len(pool), WholeImage().boxes(16, 16), (16, 16))
-    state.mark(np.array([[3, 0]]), cycle=0, clicks=np.array([0.0]))
     for measure in ("least_confidence", "margin", "entropy"):
         strategy = UncertaintySampling(measure, measure)
-        scores = score_pool(BrightnessConfidence(), pool, state, strategy, 4, torch.device("cpu"), False)
+        context, scores = scored(pool, strategy, labelled=[(3, 0)])
         assert scores.score[3, 0] == -np.inf
-        ranked = strategy.rank(scores, context_for(state, pool))
+        ranked = strategy.rank(scores, context)
         expected = [i for i in np.argsort(brightness, kind="stable") if i != 3]
         assert ranked[:, 0].tolist() == expected
 
@@ -67,18 +69,15 @@ def test_region_scores_find_the_uncertain_quadrant() -> None:
     pool = synthetic_splits(train=4, val=1, test=1, size=16).train
     pool._images[:] = 255
     pool._images[2, :, 8:, :8] = 0  # bottom-left quadrant of image 2 is dark
-    state = LabelState(len(pool), Grid(2, 2).boxes(16, 16), (16, 16))
-    strategy = UncertaintySampling("entropy", "entropy")
-    scores = score_pool(BrightnessConfidence(), pool, state, strategy, 3, torch.device("cpu"), False)
+    _, scores = scored(pool, UncertaintySampling("entropy", "entropy"), Grid(2, 2))
     assert rank_by_score(scores.score)[0].tolist() == [2, 2]
 
 
 def test_random_needs_no_model_and_ranks_every_available_unit() -> None:
     pool = synthetic_splits(train=6, val=1, test=1, size=16).train
-    state = LabelState(len(pool), WholeImage().boxes(16, 16), (16, 16))
-    state.mark(np.array([[0, 0]]), cycle=0, clicks=np.array([0.0]))
     strategy = RandomSampling("random")
-    scores = score_pool(None, pool, state, strategy, 4, torch.device("cpu"), False)
-    ranked = strategy.rank(scores, context_for(state, pool, seed=1))
+    context, scores = scored(pool, strategy, seed=1, labelled=[(0, 0)])
+    ranked = strategy.rank(scores, context)
     assert sorted(ranked[:, 0].tolist()) == [1, 2, 3, 4, 5]
-    assert ranked.tolist() != strategy.rank(scores, context_for(state, pool, seed=2)).tolist()
+    other, _ = scored(pool, strategy, seed=2, labelled=[(0, 0)])
+    assert ranked.tolist() != strategy.rank(scores, other).tolist()

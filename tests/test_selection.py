@@ -11,9 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alseg.errors import AlsegError
-from alseg.pool import SlidingWindows
+from alseg.regions import BoxMap, SlidingWindows
 from alseg.selection import (
-    box_overlap,
     cosine_similarity,
     greedy_max_cover,
     k_center_greedy,
@@ -71,14 +70,14 @@ def test_vote_entropy_and_variance_match_numpy(seed: int) -> None:
 
 def test_box_overlap_hand_values() -> None:
     boxes = np.array([[0, 0, 4, 4], [0, 2, 4, 6], [10, 10, 12, 12]])
-    overlap = box_overlap(boxes)
+    overlap = BoxMap(boxes, (16, 16)).overlap()
     assert overlap[0, 0] == 1 and overlap[0, 2] == 0
     assert overlap[0, 1] == pytest.approx(8 / 24)
 
 
 def test_nms_keeps_the_best_and_drops_what_overlaps_it() -> None:
     boxes = np.array([[0, 0, 4, 4], [0, 2, 4, 6], [0, 4, 4, 8], [8, 8, 12, 12]])
-    overlap = box_overlap(boxes)
+    overlap = BoxMap(boxes, (16, 16)).overlap()
     scores = np.array([0.5, 0.9, 0.4, -np.inf])
     # 1 is best and overlaps 0 and 2; 3 is unavailable.
     assert non_maximum_suppression(scores, overlap, 0.0).tolist() == [1]
@@ -90,7 +89,9 @@ def test_nms_keeps_the_best_and_drops_what_overlaps_it() -> None:
 
 def test_nms_ties_keep_the_lower_index() -> None:
     boxes = np.array([[0, 0, 4, 4], [0, 2, 4, 6]])
-    assert non_maximum_suppression(np.array([0.5, 0.5]), box_overlap(boxes), 0.0).tolist() == [0]
+    assert non_maximum_suppression(np.array([0.5, 0.5]), BoxMap(boxes, (16, 16)).overlap(), 0.0).tolist() == [
+        0
+    ]
 
 
 def brute_force_cover(similarity: np.ndarray, count: int) -> float:

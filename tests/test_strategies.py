@@ -9,13 +9,13 @@ import pytest
 import torch
 from conftest import acquisition_context
 
+from alseg.budget import initial_images
 from alseg.cli import config_dir
-from alseg.data.synthetic import random_polygon
+from alseg.data.synthetic import random_polygon, synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.pool import LabelState, WholeImage, initial_images
+from alseg.labels import LabelState
 from alseg.results import read_rows
-from alseg.selection import box_overlap
 from alseg.strategies.base import PoolScores, Strategy, rank_by_score
 from alseg.strategies.ceal import Ceal
 from alseg.strategies.density import InformationDensity
@@ -180,12 +180,12 @@ def build_strategy(make_cfg, name: str, *overrides: str) -> Strategy:
 
 def test_cereals_labels_parts_of_images_in_clicks_without_overlap(make_cfg, tmp_path) -> None:
     experiment, rows = run_experiment(make_cfg, tmp_path, "cereals")
-    assert experiment.budget.unit == "clicks" and len(experiment.state.boxes) > 1
-    state = LabelState(24, experiment.state.boxes, experiment.state.image_size)
+    assert experiment.budget.unit == "clicks" and not experiment.regions.whole_images
+    state = LabelState(experiment.regions, experiment.state.image_size)
     state.labelled_at = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
     partly = [0 < state.pixel_mask(i).mean() < 1 for i in range(24)]
     assert any(partly), "regions should label parts of images"
-    overlap = box_overlap(experiment.state.boxes)
+    overlap = experiment.regions[0].overlap()
     for image in range(24):
         queried = np.flatnonzero(state.labelled_at[image] == 1)
         assert not (overlap[np.ix_(queried, queried)] - np.eye(len(queried)) > 0).any()
@@ -197,7 +197,7 @@ def test_region_labels_train_as_long_as_their_pixels_in_whole_images(make_cfg, t
     buy more optimizer steps than the same pixels in whole images."""
     epochs = ["train.epochs=3", "train.min_steps=1", "budget.cycles=1"]
     experiment, _ = run_experiment(make_cfg, tmp_path, "cereals", *epochs)
-    state = LabelState(24, experiment.state.boxes, experiment.state.image_size)
+    state = LabelState(experiment.regions, experiment.state.image_size)
     state.labelled_at = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
     images = state.labelled_images()
     worth = sum(state.pixel_mask(i).mean() for i in images)
@@ -238,45 +238,42 @@ def test_ceal_threshold_tightens_with_cycles() -> None:
     assert ceal.threshold(10) == pytest.approx(1.0)
 
 
-def context(state: LabelState, wanted: int):
-    return acquisition_context(state, wanted=wanted)
-
-
-def image_state(n: int) -> LabelState:
-    return LabelState(n, WholeImage().boxes(8, 8), (8, 8))
+def image_context(n: int, wanted: int):
+    """A context over n synthetic whole images whose budget buys `wanted` of them."""
+    return acquisition_context(synthetic_splits(train=n, val=1, test=1, size=16).train, budget=wanted)
 
 
 def test_ceal_melanoma_order_is_uncertain_then_no_detection_then_random() -> None:
-    state = image_state(8)
     score = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6])[:, None]
     foreground = np.array([0.5, 0.0, 0.9, 0.01, 0.8, 0.8, 0.8, 0.8])[:, None]
     scores = PoolScores({"score": score, "foreground": foreground}, None, np.ones((8, 1), dtype=bool))
-    ranked = Ceal("ceal_melanoma", no_detection=2, random=1).rank(scores, context(state, 5))
+    ranked = Ceal("ceal_melanoma", no_detection=2, random=1).rank(scores, image_context(8, 5))
     assert ranked[:2, 0].tolist() == [0, 1]  # most uncertain
     assert ranked[2:4, 0].tolist() == [3, 2] or ranked[2:4, 0].tolist() == [3, 4]
     assert sorted(ranked[:, 0].tolist()) == list(range(8))
 
 
 def test_density_with_beta_zero_is_plain_uncertainty_and_demotes_outliers() -> None:
-    state = image_state(4)
+    context = image_context(4, 2)
     score = np.array([[0.9], [0.5], [0.4], [0.3]])
     descriptors = torch.tensor([[0.0, 1.0], [1.0, 0.1], [1.0, 0.0], [1.0, 0.05]])  # image 0 is an outlier
     scores = PoolScores({"score": score}, descriptors, np.ones((4, 1), dtype=bool))
-    plain = InformationDensity("density", beta=0.0).rank(scores, context(state, 2))
+    plain = InformationDensity("density", beta=0.0).rank(scores, context)
     assert plain[:, 0].tolist() == [0, 1, 2, 3]
-    dense = InformationDensity("density", beta=4.0).rank(scores, context(state, 2))
+    dense = InformationDensity("density", beta=4.0).rank(scores, context)
     assert dense[0, 0] == 1 and dense[-1, 0] == 0
 
 
 def test_suggestive_chooses_representative_images_among_the_uncertain() -> None:
-    state = image_state(6)
+    context = image_context(6, 2)
+    state = context.state
     state.mark(np.array([[5, 0]]), cycle=0, clicks=np.array([1.0]))
     score = np.array([[0.9], [0.8], [0.7], [0.1], [0.05], [-np.inf]])
     # 0 and 1 are near-duplicates; 2 resembles the rest of the pool (3, 4).
     descriptors = torch.tensor([[1.0, 0.0], [1.0, 0.01], [0.0, 1.0], [0.1, 1.0], [0.05, 1.0], [0.0, 1.0]])
     scores = PoolScores({"score": score}, descriptors, state.labelled_at < 0)
     strategy = SuggestiveAnnotation("suggestive", candidates=3, select=2)
-    ranked = strategy.rank(scores, context(state, 2))
+    ranked = strategy.rank(scores, context)
     chosen = set(ranked[:2, 0].tolist())
     assert 2 in chosen and len(chosen & {0, 1}) == 1  # one of the duplicates, and the representative
     assert 5 not in ranked[:, 0].tolist()

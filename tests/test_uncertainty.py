@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alseg.errors import AlsegError
-from alseg.uncertainty import entropy, get_measure, least_confidence, margin, reduce_regions
+from alseg.uncertainty import entropy, get_measure, least_confidence, margin
 
 
 def random_probs(seed: int, shape=(2, 5, 4, 6)) -> torch.Tensor:
@@ -68,19 +68,3 @@ def test_measures_rank_a_confident_pixel_below_an_unsure_one() -> None:
 def test_unknown_measure_lists_the_valid_names() -> None:
     with pytest.raises(AlsegError, match="entropy"):
         get_measure("entropie")
-
-
-@pytest.mark.parametrize("reduction", ["mean", "max", "top10"])
-def test_reduce_regions_matches_a_loop_over_boxes(reduction: str) -> None:
-    scores = torch.from_numpy(np.random.default_rng(0).random((3, 10, 12)))
-    boxes = np.array([[0, 0, 10, 12], [0, 0, 5, 6], [5, 6, 10, 12], [2, 3, 9, 7]])
-    out = reduce_regions(scores, boxes, reduction).numpy()
-    for b in range(3):
-        for r, (y0, x0, y1, x1) in enumerate(boxes):
-            values = np.sort(scores[b, y0:y1, x0:x1].numpy().ravel())[::-1]
-            expected = {
-                "mean": values.mean(),
-                "max": values[0],
-                "top10": values[: max(1, len(values) // 10)].mean(),
-            }
-            assert out[b, r] == pytest.approx(expected[reduction])

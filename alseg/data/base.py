@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -27,6 +28,11 @@ class ImageSource(Protocol):
     def __len__(self) -> int: ...
 
     def image(self, index: int) -> torch.Tensor: ...
+
+    def derived(self, index: int, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """`compute(image)` of the decoded image (uint8, 3 x H x W), cached with the images
+        under `name` (superpixel maps): computed once per image, kept where the images are."""
+        ...
 
 
 class SegmentationDataset(ImageSource, Protocol):

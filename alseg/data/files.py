@@ -111,6 +111,7 @@ class LabelledFiles:
         self.per_image_classes = per_image_classes
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir else None
         self._cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._derived: dict[tuple[int, str], np.ndarray] = {}
         self._annotation_sizes: dict[int, tuple[int, int]] = {}
 
     def __len__(self) -> int:
@@ -123,7 +124,8 @@ class LabelledFiles:
             self._cache[index] = self._decode(index)
         return self._cache[index]
 
-    def _load_from_disk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+    def _cache_path(self, index: int, name: str) -> Path:
+        """The disk cache entry of one pair (and of what is derived from it, by `name`)."""
         assert self.cache_dir is not None
         image_path, label_path = self.pairs[index]
         # Keyed by both files' paths, byte sizes and modification times (ns) and the size asked.
@@ -131,20 +133,51 @@ class LabelledFiles:
         stamp += "|".join(
             f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.pairs[index] if p.exists()
         )
-        path = self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}.npz"
-        if path.exists():
-            try:
-                with np.load(path) as saved:
-                    return saved["image"], saved["label"]
-            except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
-                log.warning("cache entry %s of %s is damaged (%s); rebuilding it", path, image_path, error)
-                path.unlink(missing_ok=True)
-        image, label = self._decode(index)
+        suffix = f".{name}.npz" if name else ".npz"
+        return self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}{suffix}"
+
+    def _read_entry(self, index: int, path: Path, keys: tuple[str, ...]) -> tuple[np.ndarray, ...] | None:
+        """A cache entry's arrays, or None when it is absent or damaged (then removed)."""
+        if not path.exists():
+            return None
+        try:
+            with np.load(path) as saved:
+                return tuple(saved[key] for key in keys)
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as error:
+            image = self.pairs[index][0]
+            log.warning("cache entry %s of %s is damaged (%s); rebuilding it", path, image, error)
+            path.unlink(missing_ok=True)
+            return None
+
+    def _write_entry(self, path: Path, **arrays: np.ndarray) -> None:
+        assert self.cache_dir is not None
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(temporary, image=image, label=label)
+        np.savez(temporary, **arrays)  # type: ignore[arg-type]
         os.replace(temporary, path)
+
+    def _load_from_disk(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        path = self._cache_path(index, "")
+        found = self._read_entry(index, path, ("image", "label"))
+        if found is not None:
+            return found[0], found[1]
+        image, label = self._decode(index)
+        self._write_entry(path, image=image, label=label)
         return image, label
+
+    def derived(self, index: int, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        """`compute(image)` cached beside the decoded pair: in memory, or on disk with `cache_dir`."""
+        if self.cache_dir is None:
+            if (index, name) not in self._derived:
+                self._derived[index, name] = compute(self._load(index)[0])
+            return self._derived[index, name]
+        path = self._cache_path(index, name)
+        found = self._read_entry(index, path, ("value",))
+        if found is not None:
+            return found[0]
+        value = compute(self._load(index)[0])
+        self._write_entry(path, value=value)
+        return value
 
     def _decode(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, classes = self._decode_native(index)

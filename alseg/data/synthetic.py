@@ -9,6 +9,7 @@ Images depend only on (seed, split, index).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,6 +152,7 @@ class SyntheticDataset:
         self._images = torch.from_numpy(np.stack([r[0] for r in rendered]))
         self._targets = torch.from_numpy(np.stack([r[1] for r in rendered]))
         self._polygons = [r[2] for r in rendered]
+        self._derived: dict[tuple[int, str], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self._polygons)
@@ -160,6 +162,11 @@ class SyntheticDataset:
 
     def target(self, index: int) -> torch.Tensor:
         return self._targets[index].long()
+
+    def derived(self, index: int, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        if (index, name) not in self._derived:
+            self._derived[index, name] = compute(self._images[index].numpy())
+        return self._derived[index, name]
 
     def annotation_size(self, index: int) -> tuple[int, int]:
         return self.image_size  # drawn at the size it is used at

@@ -1,20 +1,22 @@
-"""What a strategy is, and what the scorer and the acquisition step hand it."""
+"""What a strategy is, what it declares, and what the one scoring pass hands it."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
-from alseg.data.base import ImageSource
 from alseg.errors import AlsegError
-from alseg.pool import LabelState
+from alseg.regions import RegionMaps
 from alseg.uncertainty import get_reduction
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 @dataclass
@@ -42,76 +44,64 @@ class Prediction:
 
 @dataclass
 class PoolScores:
-    """Per-unit statistics of the pool, reduced by the scorer; -inf marks unavailable units.
+    """Per-unit statistics of the pool, from the cycle's one scoring pass; -inf marks
+    unavailable units.
 
     `units[name]` is (images, regions) for each statistic the strategy asked for ("score" is
-    the informativeness); `descriptors` (images, D) is filled for every image when asked.
+    the informativeness); `descriptors` (images, D) is filled for every image when asked;
+    `pseudo` holds the label maps the strategy chose to keep from the pass (CEAL's).
     """
 
     units: dict[str, np.ndarray]
     descriptors: torch.Tensor | None
     available: np.ndarray  # bool (images, regions)
+    pseudo: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def score(self) -> np.ndarray:
         return self.units["score"]
 
 
-@dataclass
-class AcquisitionContext:
-    """What one cycle's query may use. Of the ground truth of unlabelled units it holds only
-    `true_clicks`, the door that upper-bound ablations (CEREALS' oracle cost) open on purpose;
-    it opens only for a strategy that declares `reads_ground_truth`."""
-
-    cycle: int
-    network: nn.Module
-    pool: ImageSource  # images only
-    state: LabelState
-    device: torch.device
-    rng: np.random.Generator
-    wanted: int  # about how many units the cycle's budget buys
-    batch_size: int
-    progress: bool
-    train_network: Callable[[np.ndarray, int], nn.Module]  # (image indices, seed) -> trained network
-    revealed_clicks: Callable[[], tuple[np.ndarray, np.ndarray]]  # labelled units, their click costs
-    true_clicks: Callable[
-        [], np.ndarray
-    ]  # clicks of every unit from hidden labels: upper-bound ablations only
+QUERY_UNITS = ("any", "images", "regions")
+"""What a strategy can query: any kind of region, whole images only, or regions only."""
 
 
 class Strategy(ABC):
     """An acquisition strategy.
 
-    It declares what it needs; the scorer provides it: a model pass (`needs_model`), an MC
-    dropout committee (`mc_passes` > 0, `mc_mode` "head" or "full"), a committee of
-    `ensemble_size` networks trained on bootstrap resamples, pooled descriptors
-    (`needs_descriptors`). Unit statistics are "higher = more informative".
-    `reads_ground_truth` marks an upper-bound ablation: only such a strategy may open
-    `AcquisitionContext.true_clicks`, and its runs say so in cycles.csv.
+    It declares what it needs and the acquisition provides it in one pass over the pool: a
+    model pass (`needs_model`), an MC-dropout committee of `mc_passes` > 0 members (in the
+    one `scoring.mc_mode`), a committee of `ensemble_size` networks trained on bootstrap
+    resamples, pooled descriptors (`needs_descriptors`). `queries` says which region kinds it
+    works with; `check_compatible` refuses the others before anything trains. Unit
+    statistics are "higher = more informative". `reads_ground_truth` marks an upper-bound
+    ablation: only such a strategy may open `AcquisitionContext.true_clicks`, and its runs
+    say so in cycles.csv.
     """
 
     needs_model: bool = True
     reads_ground_truth: bool = False
     mc_passes: int = 0
-    mc_mode: str = "head"
     ensemble_size: int = 0
     needs_descriptors: bool = False
+    queries: str = "any"
 
-    def __init__(self, name: str, reduction: str = "mean", mc_passes: int = 0, mc_mode: str = "head") -> None:
+    def __init__(self, name: str, reduction: str = "mean", mc_passes: int = 0) -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
         if mc_passes == 1:
             raise AlsegError(
                 "strategy.mc_passes=1 is not a committee: use 0 (one deterministic pass) or >= 2 MC samples."
             )
-        if mc_passes < 0 or mc_mode not in ("head", "full"):
-            raise AlsegError(
-                f"strategy.mc_passes must be >= 0 and strategy.mc_mode 'head' or 'full' "
-                f"(got {mc_passes}, {mc_mode!r})."
-            )
+        if mc_passes < 0:
+            raise AlsegError(f"strategy.mc_passes must be >= 0 (got {mc_passes}).")
         self.name = name
         self.reduction = reduction
         self.mc_passes = mc_passes
-        self.mc_mode = mc_mode
+
+    @property
+    def needs_pass(self) -> bool:
+        """Whether the pool is passed through at all: for the model, or for image statistics."""
+        return self.needs_model or type(self).image_statistics is not Strategy.image_statistics
 
     def prepare(self, context: AcquisitionContext) -> None:  # noqa: B027 (optional hook)
         """Train what the strategy needs beyond the segmentation model (before scoring)."""
@@ -120,11 +110,19 @@ class Strategy(ABC):
         """Pixel maps (B, H, W) to reduce per unit; "score" is the informativeness (0 if absent)."""
         return {}
 
+    def image_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        """Values (B,) per image, given to every unit of the image."""
+        return {}
+
+    def pseudo_labels(self, prediction: Prediction, cycle: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Label maps (B, H, W) of the batch and which of its images to keep them for, or None."""
+        return None
+
     @abstractmethod
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         """Available units (K, 2) of (image, region), best first."""
 
-    def after_query(self, context: AcquisitionContext) -> None:  # noqa: B027 (optional hook)
+    def after_query(self, scores: PoolScores, context: AcquisitionContext) -> None:  # noqa: B027
         """Act once the oracle has labelled the query (pseudo-labelling, for one)."""
 
 
@@ -135,10 +133,34 @@ class TopScoreStrategy(Strategy):
         return rank_by_score(scores.score)
 
 
-def require_whole_images(strategy: Strategy, state: LabelState) -> None:
-    """Refuse region units for strategies defined on whole images."""
-    if len(state.boxes) != 1:
-        raise AlsegError(f"strategy {strategy.name!r} queries whole images; run it with regions=image.")
+def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module, mc_mode: str) -> None:
+    """Refuse, before anything trains, a strategy that cannot work with the chosen regions or
+    network, in one line saying what to change."""
+    if strategy.queries == "images" and not regions.whole_images:
+        raise AlsegError(
+            f"strategy {strategy.name!r} queries whole images; run it with regions=image, not {regions.kind}."
+        )
+    if strategy.queries == "regions" and regions.whole_images:
+        raise AlsegError(
+            f"strategy {strategy.name!r} queries regions: run it with regions=windows, grid or superpixels."
+        )
+    layout = all(hasattr(network, part) for part in ("encoder", "decoder", "segmentation_head"))
+    if (strategy.needs_descriptors or (strategy.mc_passes and mc_mode == "head")) and not layout:
+        what = "descriptors" if strategy.needs_descriptors else "an MC committee of the head"
+        raise AlsegError(
+            f"strategy {strategy.name!r} needs {what}: the network must have encoder, decoder and "
+            "segmentation_head sub-modules (every smp model and model=fcn8s do)."
+        )
+    if strategy.mc_passes:
+        from alseg.model import has_dropout
+
+        part = network.get_submodule("segmentation_head") if mc_mode == "head" else network
+        if not has_dropout(part):
+            where = "before the segmentation head" if mc_mode == "head" else "in the network"
+            raise AlsegError(
+                f"strategy {strategy.name!r} needs MC dropout but there is no dropout {where}: set "
+                "model.network.head_dropout > 0 (e.g. 0.2)."
+            )
 
 
 def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:

@@ -3,13 +3,17 @@ pseudo-labelled by the model for free."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from alseg.errors import AlsegError
-from alseg.scoring import pool_batches, predict
-from alseg.strategies.base import AcquisitionContext, PoolScores, Prediction, Strategy, rank_by_score
+from alseg.strategies.base import PoolScores, Prediction, Strategy, rank_by_score
 from alseg.uncertainty import get_measure
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class Ceal(Strategy):
@@ -18,7 +22,7 @@ class Ceal(Strategy):
     An image is confident when its mean max-probability exceeds delta_t, where the allowed
     uncertainty 1 - delta_t shrinks linearly: 1 - delta_t = max(0, (1 - delta) - delta_decay * t)
     at cycle t. Pseudo-labels (the model's argmax) cost nothing, never override oracle labels,
-    and are recomputed every cycle.
+    and are recomputed every cycle from the predictions of the cycle's one scoring pass.
 
     The melanoma variant (`no_detection` n, `random` m) queries, per cycle, the n most
     uncertain images, then the n whose prediction holds the least foreground (no detection),
@@ -33,13 +37,12 @@ class Ceal(Strategy):
         delta_decay: float = 0.005,
         reduction: str = "mean",
         mc_passes: int = 0,
-        mc_mode: str = "head",
         no_detection: int = 0,
         random: int = 0,
         background_class: int = 0,
         pseudo_label: bool = True,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, mc_mode)
+        super().__init__(name, reduction, mc_passes)
         if not 0 < delta <= 1 or delta_decay < 0 or no_detection < 0 or random < 0:
             raise AlsegError(
                 "ceal needs 0 < strategy.delta <= 1, strategy.delta_decay >= 0, and non-negative "
@@ -77,26 +80,17 @@ class Ceal(Strategy):
             ]
         )
 
-    @torch.inference_mode()
-    def after_query(self, context: AcquisitionContext) -> None:
-        context.state.pseudo.clear()
+    def pseudo_labels(self, prediction: Prediction, cycle: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The argmax of every image whose mean confidence exceeds delta_t."""
         if not self.pseudo_label:
-            return
-        network, threshold = context.network, self.threshold(context.cycle)
-        network.eval()
-        candidates = context.state.unlabelled_images()
-        for images, indices in pool_batches(
-            context.pool, candidates, context.batch_size, context.progress, "pseudo-labelling"
-        ):
-            predictions, _ = predict(network, images.to(context.device), self, [])
-            probs = torch.cat([prediction.probs for prediction in predictions])
-            confidence = probs.amax(dim=1).mean(dim=(1, 2))
-            labels = probs.argmax(dim=1).to(torch.uint8).cpu().numpy()
-            for image, label, sure in zip(
-                indices.tolist(), labels, (confidence > threshold).tolist(), strict=True
-            ):
-                if sure:
-                    context.state.pseudo[image] = label
+            return None
+        confidence = prediction.probs.amax(dim=1).mean(dim=(1, 2))
+        return prediction.probs.argmax(dim=1).to(torch.uint8), confidence > self.threshold(cycle)
+
+    def after_query(self, scores: PoolScores, context: AcquisitionContext) -> None:
+        """Pseudo-label the confident images that still have unlabelled units."""
+        unlabelled = set(context.state.unlabelled_images().tolist())
+        context.state.pseudo = {image: label for image, label in scores.pseudo.items() if image in unlabelled}
 
 
 def _interleave(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:

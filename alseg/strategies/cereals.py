@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
-from alseg.cost_model import ClickCostModel, train_cost_model
+from alseg.cost_model import CACHE_LIMIT_BYTES, ClickCostModel, cost_inputs, images_within, train_cost_model
 from alseg.errors import AlsegError
-from alseg.selection import box_overlap, non_maximum_suppression
-from alseg.strategies.base import AcquisitionContext, PoolScores, Prediction, Strategy
+from alseg.selection import non_maximum_suppression
+from alseg.strategies.base import PoolScores, Prediction, Strategy
 from alseg.uncertainty import entropy, vote_entropy
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 COST_MODES = ("learned", "oracle", "constant")
 
@@ -25,28 +30,29 @@ def normalise(values: np.ndarray) -> np.ndarray:
 
 
 class Cereals(Strategy):
-    """Scores windows by g = (1 - C) * I and queries them after non-maximum suppression.
+    """Scores regions by g = (1 - C) * I and queries them after non-maximum suppression.
 
     I is the window's mean pixel entropy (vote entropy with `mc_passes` > 1), C its click cost:
     predicted by a small network trained each cycle on the clicks paid so far (`cost=learned`),
     the true cost (`oracle`, an upper bound that reads hidden labels), or one constant
     (`constant`, the ablation that ranks by I alone). Both are scaled to [0, 1] over the pool.
-    Within an image, a window is dropped when its IoU with a better kept window exceeds
-    `nms_threshold` (0: any overlap).
+    Within an image, a region is dropped when its IoU with a better kept region exceeds
+    `nms_threshold` (0: any overlap; superpixels never overlap).
     """
+
+    queries = "regions"
 
     def __init__(
         self,
         name: str,
         cost: str = "learned",
         mc_passes: int = 0,
-        mc_mode: str = "head",
         nms_threshold: float = 0.0,
         cost_steps: int = 200,
         cost_batch_size: int = 8,
         cost_width: int = 16,
     ) -> None:
-        super().__init__(name, "mean", mc_passes, mc_mode)
+        super().__init__(name, "mean", mc_passes)
         if cost not in COST_MODES:
             raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
         self.cost, self.nms_threshold = cost, nms_threshold
@@ -54,20 +60,31 @@ class Cereals(Strategy):
         self.cost_steps, self.cost_batch_size, self.cost_width = cost_steps, cost_batch_size, cost_width
         self.cost_model: ClickCostModel | None = None
 
-    def prepare(self, context: AcquisitionContext) -> None:
-        if len(context.state.boxes) < 2:
-            raise AlsegError("cereals queries regions: run it with regions=windows (or regions=grid).")
+    def prepare(self, context: AcquisitionContext, memory_limit: int = CACHE_LIMIT_BYTES) -> None:
+        """Fit the cost model to the clicks paid so far. The network's probabilities of the
+        labelled images are kept in float16 for at most `memory_limit` bytes: a random subset
+        of the labelled images when they do not all fit."""
         if self.cost != "learned":
             return
-        self.cost_model = ClickCostModel(len(context.pool.class_names), self.cost_width)
+        classes = len(context.pool.class_names)
+        self.cost_model = ClickCostModel(classes, self.cost_width)
         units, clicks = context.revealed_clicks()
+        height, width = context.pool.image_size
+        per_image = 2 * (3 + classes) * height * width
+        images = images_within(np.unique(units[:, 0]), per_image, memory_limit, context.rng)
+        row = {int(image): r for r, image in enumerate(images)}
+        target = torch.zeros(len(images), context.regions.width)
+        known = torch.zeros(len(images), context.regions.width, dtype=torch.bool)
+        for (image, region), count in zip(units.tolist(), clicks.tolist(), strict=True):
+            if image in row:
+                target[row[image], region] = count
+                known[row[image], region] = True
         train_cost_model(
             self.cost_model,
-            context.pool,
-            context.network,
-            units,
-            clicks,
-            context.state.boxes,
+            cost_inputs(context.probabilities(images)),
+            [context.regions[image] for image in images.tolist()],
+            target,
+            known,
             context.device,
             self.cost_steps,
             self.cost_batch_size,
@@ -88,9 +105,7 @@ class Cereals(Strategy):
     def region_costs(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         """Predicted clicks of every unit (images, regions); only the order matters."""
         if self.cost == "learned":
-            boxes = context.state.boxes
-            areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-            return scores.units["cost"] * areas[None, :]  # mean density x area
+            return scores.units["cost"] * context.regions.area_table()  # mean density x area
         if self.cost == "oracle":
             return context.true_clicks()
         return np.zeros_like(scores.score)
@@ -99,11 +114,14 @@ class Cereals(Strategy):
         informativeness = normalise(scores.score)
         cost = normalise(np.where(scores.available, self.region_costs(scores, context), -np.inf))
         gain = np.where(scores.available, (1 - cost) * informativeness, -np.inf)
-        overlap = box_overlap(context.state.boxes)
         kept = [
             (image, region, gain[image, region])
             for image in np.flatnonzero(np.isfinite(gain).any(axis=1))
-            for region in non_maximum_suppression(gain[image], overlap, self.nms_threshold)
+            for region in non_maximum_suppression(
+                gain[image, : context.regions.counts[image]],
+                context.regions[int(image)].overlap(),
+                self.nms_threshold,
+            )
         ]
         kept.sort(key=lambda unit: -unit[2])
         return np.array([(image, region) for image, region, _ in kept], dtype=np.int64).reshape(-1, 2)

@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from alseg.selection import k_center_greedy, mean_similarity
 from alseg.strategies.base import (
-    AcquisitionContext,
     PoolScores,
     Prediction,
     Strategy,
     rank_by_score,
-    require_whole_images,
 )
 from alseg.uncertainty import get_measure
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class InformationDensity(Strategy):
@@ -33,10 +36,9 @@ class InformationDensity(Strategy):
         beta: float = 1.0,
         reduction: str = "mean",
         mc_passes: int = 0,
-        mc_mode: str = "head",
         block: int = 1024,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, mc_mode)
+        super().__init__(name, reduction, mc_passes)
         self.measure = get_measure(measure)
         self.beta = beta
         self.block = block
@@ -57,9 +59,9 @@ class CoreSet(Strategy):
     """Core-set: k-center greedy on pooled descriptors, the labelled images as first centres."""
 
     needs_descriptors = True
+    queries = "images"
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
-        require_whole_images(self, context.state)
         assert scores.descriptors is not None
         labelled = context.state.labelled_images()
         # A few picks beyond what the budget buys, in case some do not fit it.

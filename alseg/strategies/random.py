@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from alseg.strategies.base import AcquisitionContext, PoolScores, Strategy, rank_by_score
+from alseg.strategies.base import PoolScores, Strategy, rank_by_score
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class RandomSampling(Strategy):

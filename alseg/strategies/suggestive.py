@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from alseg.errors import AlsegError
 from alseg.selection import cosine_similarity, greedy_max_cover
 from alseg.strategies.base import (
-    AcquisitionContext,
     PoolScores,
     Prediction,
     Strategy,
     rank_by_score,
-    require_whole_images,
 )
 from alseg.uncertainty import committee_variance
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class SuggestiveAnnotation(Strategy):
@@ -30,6 +33,7 @@ class SuggestiveAnnotation(Strategy):
     """
 
     needs_descriptors = True
+    queries = "images"
 
     def __init__(
         self,
@@ -58,7 +62,6 @@ class SuggestiveAnnotation(Strategy):
         return {"score": committee_variance(prediction.committee)}
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
-        require_whole_images(self, context.state)
         assert scores.descriptors is not None
         select = self.select or context.wanted
         by_uncertainty = rank_by_score(scores.score)

@@ -14,10 +14,8 @@ class UncertaintySampling(TopScoreStrategy):
     model's probabilities (the MC-dropout mean when `mc_passes` > 0), reduces them per unit
     and queries the highest."""
 
-    def __init__(
-        self, name: str, measure: str, reduction: str = "mean", mc_passes: int = 0, mc_mode: str = "head"
-    ) -> None:
-        super().__init__(name, reduction, mc_passes, mc_mode)
+    def __init__(self, name: str, measure: str, reduction: str = "mean", mc_passes: int = 0) -> None:
+        super().__init__(name, reduction, mc_passes)
         self.measure = get_measure(measure)
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
@@ -26,18 +24,17 @@ class UncertaintySampling(TopScoreStrategy):
 
 class VoteEntropySampling(TopScoreStrategy):
     """Query-by-committee: vote entropy of a committee. The committee is `mc_passes` MC-dropout
-    passes (`mc_mode` "head" reruns only the segmentation head, "full" the whole network) or,
+    passes (in the run's `scoring.mc_mode`) or,
     with `ensemble_size` > 1, that many networks trained on bootstrap resamples."""
 
     def __init__(
         self,
         name: str,
         mc_passes: int = 20,
-        mc_mode: str = "head",
         reduction: str = "mean",
         ensemble_size: int = 0,
     ) -> None:
-        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, mc_mode)
+        super().__init__(name, reduction, 0 if ensemble_size else mc_passes)
         self.ensemble_size = ensemble_size
         if max(self.mc_passes, ensemble_size) < 2:
             raise AlsegError(

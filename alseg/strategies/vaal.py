@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from alseg.data.base import ImageSource
 from alseg.errors import AlsegError
-from alseg.scoring import pool_batches
-from alseg.strategies.base import (
-    AcquisitionContext,
-    PoolScores,
-    Strategy,
-    rank_by_score,
-    require_whole_images,
-)
+from alseg.strategies.base import Prediction, TopScoreStrategy
+
+if TYPE_CHECKING:
+    from alseg.acquisition import AcquisitionContext
 
 
 class VAE(nn.Module):
@@ -77,16 +73,18 @@ class Discriminator(nn.Module):
         return self.layers(z).squeeze(1)
 
 
-class Vaal(Strategy):
+class Vaal(TopScoreStrategy):
     """A VAE learns a latent space of labelled and unlabelled images together while a
     discriminator learns to tell them apart; the VAE's adversarial term makes it fool the
     discriminator. L_VAE = lambda1 * L_trd + lambda2 * L_adv, with L_trd the reconstruction plus
     `beta` x KL. Queries the images the discriminator rates least likely to be labelled.
     Defaults follow the VAAL paper (lambda1 = lambda2 = 1, beta = 1, Adam at 5e-4, latent 32).
-    Both networks are trained afresh each cycle; the segmentation model is not used.
+    Both networks are trained afresh each cycle; the segmentation model is not used. The
+    discriminator rates the pool in the cycle's one scoring pass (an image statistic).
     """
 
     needs_model = False
+    queries = "images"
 
     def __init__(
         self,
@@ -114,7 +112,6 @@ class Vaal(Strategy):
         self.discriminator: Discriminator | None = None
 
     def prepare(self, context: AcquisitionContext) -> None:
-        require_whole_images(self, context.state)
         torch.manual_seed(int(context.rng.integers(2**31)))
         self.vae = VAE(self.latent, self.side, self.width).to(context.device)
         self.discriminator = Discriminator(self.latent).to(context.device)
@@ -124,8 +121,8 @@ class Vaal(Strategy):
         discriminator_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=self.discriminator_lr)
         steps = self.epochs * max(1, len(unlabelled) // self.batch_size)
         for _ in range(steps):
-            images_l = _sample(context.pool, labelled, self.batch_size, context.rng, context.device)
-            images_u = _sample(context.pool, unlabelled, self.batch_size, context.rng, context.device)
+            images_l = _sample(context, labelled, self.batch_size)
+            images_u = _sample(context, unlabelled, self.batch_size)
             vae_loss = self._vae_loss(images_l, images_u)
             vae_optimizer.zero_grad()
             vae_loss.backward()
@@ -134,6 +131,8 @@ class Vaal(Strategy):
             discriminator_optimizer.zero_grad()
             discriminator_loss.backward()
             discriminator_optimizer.step()
+        self.vae.eval()
+        self.discriminator.eval()
 
     def _vae_loss(self, images_l: torch.Tensor, images_u: torch.Tensor) -> torch.Tensor:
         assert self.vae is not None and self.discriminator is not None
@@ -156,24 +155,11 @@ class Vaal(Strategy):
         truth = torch.cat([torch.ones(len(mu_l)), torch.zeros(len(mu_u))]).to(logits.device)
         return F.binary_cross_entropy_with_logits(logits, truth)
 
-    @torch.inference_mode()
-    def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
+    def image_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
+        """score: how unlikely the discriminator finds it that the image is labelled."""
         assert self.vae is not None and self.discriminator is not None
-        self.vae.eval()
-        self.discriminator.eval()
-        unlabelled_score = np.where(scores.available, 0.0, -np.inf).astype(np.float32)
-        candidates = context.state.unlabelled_images()
-        for images, indices in pool_batches(
-            context.pool, candidates, context.batch_size, context.progress, "vaal"
-        ):
-            labelled_logit = self.discriminator(self.vae.encode(images.to(context.device))[0])
-            unlabelled_score[indices.numpy(), 0] = -labelled_logit.float().cpu().numpy()
-        unlabelled_score[~scores.available] = -np.inf
-        return rank_by_score(unlabelled_score)
+        return {"score": -self.discriminator(self.vae.encode(prediction.images)[0])}
 
 
-def _sample(
-    pool: ImageSource, indices: np.ndarray, size: int, rng: np.random.Generator, device: torch.device
-) -> torch.Tensor:
-    chosen = rng.choice(indices, size=min(size, len(indices)), replace=False)
-    return torch.stack([pool.image(int(i)) for i in chosen]).to(device)
+def _sample(context: AcquisitionContext, indices: np.ndarray, size: int) -> torch.Tensor:
+    return context.images(context.rng.choice(indices, size=min(size, len(indices)), replace=False))

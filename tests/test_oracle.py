@@ -1,4 +1,4 @@
-"""Regions, LabelState, CostLedger and Oracle: what is labelled and what it cost."""
+"""LabelState, the budget rules and the Oracle: what is labelled and what it cost."""
 
 from __future__ import annotations
 
@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 import torch
 
+from alseg.budget import CostLedger, initial_images, spend
 from alseg.costs import clip_polygon, contour_clicks, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
-from alseg.pool import CostLedger, Grid, LabelState, Oracle, WholeImage, initial_images
+from alseg.labels import LabelState
+from alseg.oracle import Oracle
+from alseg.regions import Grid, WholeImage
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +22,7 @@ def data():
 
 
 def make_oracle(pool, regions) -> Oracle:
-    boxes = regions.boxes(*pool.image_size)
-    return Oracle(pool, LabelState(len(pool), boxes, pool.image_size), CostLedger())
+    return Oracle(pool, LabelState(regions.maps(pool), pool.image_size), CostLedger())
 
 
 @pytest.mark.parametrize(("rows", "cols", "height", "width"), [(1, 1, 8, 8), (3, 4, 32, 30), (5, 2, 17, 9)])
@@ -64,18 +66,18 @@ def test_training_target_hides_unlabelled_pixels(data) -> None:
     assert oracle.state.labelled_fraction() == pytest.approx(0.25 / len(data.train))
 
 
-def test_reveal_within_budget_spends_exactly_a_geometric_budget(data) -> None:
+def test_spend_pays_exactly_a_geometric_budget(data) -> None:
     oracle = make_oracle(data.train, Grid(2, 2))
     ranked = np.array([[i, r] for i in range(len(data.train)) for r in range(4)])
-    revealed = oracle.reveal_within_budget(ranked, "images", 1.5, cycle=1)
+    revealed = spend(oracle, ranked, "images", 1.5, cycle=1)
     assert len(revealed) == 6 and oracle.ledger.spent["images"] == pytest.approx(1.5)
     assert (oracle.state.labelled_at[revealed[:, 0], revealed[:, 1]] == 1).all()
 
 
-def test_reveal_within_click_budget_stops_once_spent(data) -> None:
+def test_spend_of_a_click_budget_stops_once_spent(data) -> None:
     oracle = make_oracle(data.train, WholeImage())
     ranked = np.array([[i, 0] for i in range(len(data.train))])
-    oracle.reveal_within_budget(ranked, "clicks", 30, cycle=1)
+    spend(oracle, ranked, "clicks", 30, cycle=1)
     spent = oracle.ledger.spent["clicks"]
     last_cost = (
         oracle.ledger.spent["clicks"]

@@ -1,0 +1,135 @@
+"""The budget rules: what labelling costs are counted in, what a cycle may spend, when the
+loop stops, and whether the pool can pay for what is asked. One place for all of them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from alseg.errors import AlsegError
+
+if TYPE_CHECKING:
+    from alseg.oracle import Oracle
+
+COST_UNITS = ("images", "pixels", "regions", "clicks")
+"""Currencies of labelling cost: image area (in whole images), pixels, regions, clicks."""
+
+
+class CostLedger:
+    """Labelling cost spent so far, in every cost unit at once."""
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(COST_UNITS, 0.0)
+
+    def charge(self, cost: dict[str, float]) -> None:
+        for unit in COST_UNITS:
+            self.spent[unit] += float(cost[unit])
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit
+    (checked by alseg.settings before the experiment is built). `initial` is a count of
+    images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction."""
+
+    unit: str
+    initial: int | float
+    per_cycle: float
+    total: float | None
+    cycles: int | None
+
+    @classmethod
+    def from_config(cls, values: dict[str, Any], pool_size: int) -> Budget:
+        budget = cls(**values)
+        if budget.unit == "images" and budget.per_cycle < 1:  # a fraction of the pool
+            return cls(**{**values, "per_cycle": math.ceil(budget.per_cycle * pool_size)})
+        return budget
+
+    def should_acquire(self, cycle: int, ledger: CostLedger) -> bool:
+        """Whether the training of `cycle` is followed by a query."""
+        if self.cycles is not None and cycle >= self.cycles:
+            return False
+        return self.total is None or ledger.spent[self.unit] < self.total - 1e-9
+
+    def for_cycle(self, ledger: CostLedger) -> float:
+        """What the next query may spend: `per_cycle`, or what is left of `total`."""
+        if self.total is None:
+            return self.per_cycle
+        return min(self.per_cycle, self.total - ledger.spent[self.unit])
+
+    def check_fits(self, ledger: CostLedger, capacity: float) -> None:
+        """Fail before training when the unlabelled pool (`capacity` in the unit) cannot pay."""
+        if self.cycles == 0:
+            return
+        planned = [self.per_cycle]
+        if self.cycles is not None:
+            planned.append(self.per_cycle * self.cycles)
+        if self.total is not None:
+            planned = [min(p, self.total - ledger.spent[self.unit]) for p in planned]
+            if self.total < ledger.spent[self.unit]:
+                raise AlsegError(
+                    f"budget.total ({self.total} {self.unit}) is below the cost of the initial set "
+                    f"({ledger.spent[self.unit]:g} {self.unit}); raise budget.total or lower budget.initial."
+                )
+        if max(planned) > capacity + 1e-9:
+            raise AlsegError(
+                f"the budget asks for {max(planned):g} {self.unit} after the initial set, but the "
+                f"unlabelled pool only holds {capacity:g} {self.unit}; lower budget.per_cycle, "
+                "budget.cycles or budget.total, or use a larger pool."
+            )
+
+
+def units_affordable(ledger: CostLedger, unit: str, amount: float) -> int:
+    """About how many units `amount` buys, at the mean cost per unit paid so far."""
+    if unit == "regions":
+        return max(1, math.ceil(amount))
+    mean_cost = ledger.spent[unit] / max(ledger.spent["regions"], 1.0)
+    return max(1, math.ceil(amount / mean_cost)) if mean_cost > 0 else 1
+
+
+def spend(oracle: Oracle, ranked: np.ndarray, unit: str, amount: float, cycle: int) -> np.ndarray:
+    """Have the oracle label units in ranked order (K, 2) until `amount` (in `unit`) is spent.
+
+    Units whose cost is known before labelling (images, pixels, regions) are skipped when
+    they no longer fit. A click cost is only known once the annotator has drawn it, so the
+    last unit may overshoot a click budget; the ledger records what was really spent.
+    Units with no unlabelled pixel left are skipped. Returns the labelled units.
+    """
+    spent, revealed = 0.0, []
+    for image, region in ranked.tolist():
+        if spent >= amount - 1e-9:
+            break
+        cost = oracle.unit_cost(image, region)
+        if cost["pixels"] == 0 or (unit != "clicks" and spent + cost[unit] > amount + 1e-9):
+            continue
+        oracle.label(image, region, cycle, cost)
+        spent += cost[unit]
+        revealed.append((image, region))
+    return np.array(revealed, dtype=np.int64).reshape(-1, 2)
+
+
+def initial_images(num_images: int, size: int | float, seed: int) -> np.ndarray:
+    """Indices of the seeded initial labelled set of whole images.
+
+    `size` is a count of images (an int) or a fraction of the pool (a float in (0, 1]). It
+    depends on the seed alone, so every strategy run with one seed starts from the same set.
+    """
+    if isinstance(size, float) and 0 < size <= 1:
+        count = math.ceil(size * num_images)
+    elif isinstance(size, int) and size > 0:
+        count = size
+    else:
+        raise AlsegError(
+            f"budget.initial must be a positive number of images (e.g. 20) or a fraction of the "
+            f"pool in (0, 1] (e.g. 0.1); got {size!r}."
+        )
+    if count > num_images:
+        raise AlsegError(
+            f"budget.initial asks for {count} initial images but the pool holds {num_images}; "
+            "lower budget.initial or use a larger dataset."
+        )
+    rng = np.random.default_rng([seed, 0])
+    return np.sort(rng.choice(num_images, size=count, replace=False))

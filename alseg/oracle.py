@@ -1,0 +1,187 @@
+"""The annotator: the only code that reads the ground truth of units not labelled yet."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import torch
+
+from alseg.budget import COST_UNITS, CostLedger
+from alseg.costs import label_map_outlines, polygon_clicks
+from alseg.data.base import IGNORE_INDEX, Polygon, SegmentationDataset
+from alseg.labels import LabelState
+
+
+class ImagesOnly:
+    """A view of a dataset that gives its images and nothing of its labels."""
+
+    def __init__(self, dataset: SegmentationDataset) -> None:
+        self._dataset = dataset
+        self.class_names = dataset.class_names
+        self.image_size = dataset.image_size
+
+    def __len__(self) -> int:
+        return len(self._dataset)
+
+    def image(self, index: int) -> torch.Tensor:
+        return self._dataset.image(index)
+
+    def derived(self, index: int, name: str, compute: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+        return self._dataset.derived(index, name, compute)
+
+
+class Oracle:
+    """The annotator: reveals the ground truth of queried units and charges their cost.
+
+    It is the only holder of the pool's ground truth. Training reads labels through
+    `training_target`, which hides every pixel that is not labelled. Clicks are counted at the
+    annotation resolution (each region map clips the outlines to its regions on the image as
+    annotated), once per unit, lazily.
+    """
+
+    def __init__(self, pool: SegmentationDataset, state: LabelState, ledger: CostLedger) -> None:
+        self._pool = pool
+        self.state = state
+        self.ledger = ledger
+        self.pool_images = ImagesOnly(pool)
+        self._outline_cache: dict[int, list[Polygon]] = {}
+        self._unit_clicks: dict[int, dict[int, float]] = {}
+        self._whole_clicks: dict[int, float] = {}
+
+    def clicks_counted_at(self) -> str:
+        """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
+        sizes = {self._pool.annotation_size(i) for i in range(len(self._pool))}
+        low, high = min(sizes), max(sizes)
+        name = "polygons" if self._pool.polygons(0) is not None else "label maps"
+        span = f"{low[0]}x{low[1]}" if low == high else f"{low[0]}x{low[1]} to {high[0]}x{high[1]}"
+        return f"{span} ({name})"
+
+    def unit_cost(self, image: int, region: int) -> dict[str, float]:
+        """What labelling one unit costs now, in every cost unit.
+
+        Only pixels not labelled yet are paid for; where a region overlaps labelled pixels,
+        its clicks are scaled by the share of its area that is new.
+        """
+        region_map = self.state.regions[image]
+        inside = region_map.mask(np.array([region]))
+        new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
+        height, width = self.state.image_size
+        clicks = self._clicks(image, np.array([region]))[0]
+        return {
+            "images": new_pixels / (height * width),
+            "pixels": float(new_pixels),
+            "regions": 1.0,
+            "clicks": float(clicks) * new_pixels / float(region_map.areas[region]),
+        }
+
+    def reveal_images(self, images: np.ndarray, cycle: int) -> None:
+        """Label whole images (every unit of each) and charge each image once, as one region."""
+        height, width = self.state.image_size
+        clicks = 0.0
+        for image in images.tolist():
+            # Each unit keeps its own click count (what a region-level model learns from),
+            # while the ledger pays for the image once.
+            regions = np.arange(self.state.regions.counts[image])
+            units = np.stack([np.full_like(regions, image), regions], axis=1)
+            self.state.mark(units, cycle, self._clicks(image, regions).astype(np.float32))
+            clicks += self.image_clicks(image)
+        self.ledger.charge(
+            {
+                "images": len(images),
+                "pixels": len(images) * height * width,
+                "regions": len(images),
+                "clicks": clicks,
+            }
+        )
+
+    def _outlines(self, image: int) -> list[Polygon]:
+        """What the annotator draws on the image: its polygons, or the outlines of its label map."""
+        if image not in self._outline_cache:
+            polygons = self._pool.polygons(image)
+            if polygons is None:
+                skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
+                polygons = label_map_outlines(self._pool.annotation_target(image), skip)
+            self._outline_cache[image] = polygons
+        return self._outline_cache[image]
+
+    def _clicks(self, image: int, regions: np.ndarray) -> np.ndarray:
+        """Clicks of the image's units `regions`, counted as annotated (cached)."""
+        known = self._unit_clicks.setdefault(image, {})
+        missing = [r for r in regions.tolist() if r not in known]
+        if missing:
+            size = self._pool.annotation_size(image)
+            counted = self.state.regions[image].clicks(self._outlines(image), size, np.array(missing))
+            known.update(zip(missing, counted.tolist(), strict=True))
+        return np.array([known[r] for r in regions.tolist()], dtype=np.float64)
+
+    def image_clicks(self, image: int) -> float:
+        """Clicks of the whole image, counted once however its units overlap (cached)."""
+        if image not in self._whole_clicks:
+            height, width = self._pool.annotation_size(image)
+            whole = np.array([[0, 0, height, width]])
+            self._whole_clicks[image] = float(polygon_clicks(self._outlines(image), whole)[0])
+        return self._whole_clicks[image]
+
+    def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:
+        """Label the units, charge the ledger and return the cost of this query.
+
+        A unit the oracle labels replaces any pseudo-label of its pixels.
+        """
+        total = dict.fromkeys(COST_UNITS, 0.0)
+        for image, region in units:
+            cost = self.label(image, region, cycle)
+            for unit in COST_UNITS:
+                total[unit] += cost[unit]
+        return total
+
+    def label(
+        self, image: int, region: int, cycle: int, cost: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """Mark one unit labelled and charge what it costs now (`cost`, when already priced)."""
+        cost = cost or self.unit_cost(image, region)
+        self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
+        self.ledger.charge(cost)
+        return cost
+
+    def revealed_clicks(self) -> tuple[np.ndarray, np.ndarray]:
+        """Labelled units (K, 2) and the clicks each cost: what an annotator's log records."""
+        units = np.argwhere(self.state.labelled)
+        return units, self.state.clicks[units[:, 0], units[:, 1]]
+
+    def true_clicks(self) -> np.ndarray:
+        """Clicks of every unit (images, regions; NaN beyond an image's regions), read from hidden
+        labels (upper-bound ablations only)."""
+        table = np.full(self.state.labelled_at.shape, np.nan)
+        for image, count in enumerate(self.state.regions.counts.tolist()):
+            table[image, :count] = self._clicks(image, np.arange(count))
+        return table
+
+    def remaining_capacity(self, unit: str) -> float:
+        """Cost (in `unit`) of labelling everything not labelled yet.
+
+        Clicks are priced per image (its whole-image clicks times its unlabelled share), so
+        overlapping windows are not counted twice and the check stays linear in the pool.
+        """
+        if unit == "regions":
+            return float(self.state.available.sum())
+        height, width = self.state.image_size
+        total = 0.0
+        for image in self.state.unlabelled_images().tolist():
+            new_share = 1.0 - self.state.pixel_mask(image).mean()
+            if unit == "clicks":
+                total += self.image_clicks(image) * new_share
+            else:
+                total += new_share * (height * width if unit == "pixels" else 1.0)
+        return total
+
+    def training_target(self, image: int) -> torch.Tensor:
+        """Oracle labels of an image where labelled, else its pseudo-label, else IGNORE_INDEX."""
+        mask = torch.from_numpy(self.state.pixel_mask(image))
+        if image in self.state.pseudo:
+            target = torch.from_numpy(self.state.pseudo[image]).long()
+        else:
+            target = torch.full(self.state.image_size, IGNORE_INDEX, dtype=torch.long)
+        if mask.any():
+            target[mask] = self._pool.target(image)[mask]
+        return target
