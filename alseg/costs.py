@@ -8,6 +8,8 @@ has polygons, the clicks are their vertices, clipped to the box; where it has on
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from alseg.data.base import Polygon
@@ -166,3 +168,28 @@ def scale_boxes(boxes: np.ndarray, size: tuple[int, int], annotation_size: tuple
     """Boxes (R, 4) at the training `size` (H, W) mapped onto the image at `annotation_size`."""
     scale = np.array([annotation_size[0] / size[0], annotation_size[1] / size[1]] * 2)
     return np.round(boxes * scale).astype(np.int64)
+
+
+class Annotation:
+    """What the annotator draws on one image, at its `size` as annotated (H, W): the dataset's
+    polygons when it has them, else outlines traced from its label map. The label map is
+    decoded on demand (`target`) and not kept; the outlines are traced once."""
+
+    def __init__(
+        self,
+        size: tuple[int, int],
+        polygons: list[Polygon] | None,
+        target: Callable[[], np.ndarray],
+        skip_classes: tuple[int, ...],
+    ) -> None:
+        self.size = size
+        self.polygons = polygons
+        self.target = target
+        self.skip_classes = skip_classes
+        self._outlines = polygons
+
+    @property
+    def outlines(self) -> list[Polygon]:
+        if self._outlines is None:
+            self._outlines = label_map_outlines(self.target(), self.skip_classes)
+        return self._outlines

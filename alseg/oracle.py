@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from alseg.budget import COST_UNITS, CostLedger
-from alseg.costs import label_map_outlines, polygon_clicks
-from alseg.data.base import IGNORE_INDEX, Polygon, SegmentationDataset
+from alseg.costs import Annotation, polygon_clicks
+from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.labels import LabelState
 
 
@@ -45,7 +45,7 @@ class Oracle:
         self.state = state
         self.ledger = ledger
         self.pool_images = ImagesOnly(pool)
-        self._outline_cache: dict[int, list[Polygon]] = {}
+        self._annotations: dict[int, Annotation] = {}
         self._unit_clicks: dict[int, dict[int, float]] = {}
         self._whole_clicks: dict[int, float] = {}
 
@@ -95,23 +95,25 @@ class Oracle:
             }
         )
 
-    def _outlines(self, image: int) -> list[Polygon]:
+    def _annotation(self, image: int) -> Annotation:
         """What the annotator draws on the image: its polygons, or the outlines of its label map."""
-        if image not in self._outline_cache:
-            polygons = self._pool.polygons(image)
-            if polygons is None:
-                skip = (*self._pool.unannotated_classes, IGNORE_INDEX)
-                polygons = label_map_outlines(self._pool.annotation_target(image), skip)
-            self._outline_cache[image] = polygons
-        return self._outline_cache[image]
+        if image not in self._annotations:
+            self._annotations[image] = Annotation(
+                self._pool.annotation_size(image),
+                self._pool.polygons(image),
+                lambda: self._pool.annotation_target(image),
+                (*self._pool.unannotated_classes, IGNORE_INDEX),
+            )
+        return self._annotations[image]
 
     def _clicks(self, image: int, regions: np.ndarray) -> np.ndarray:
         """Clicks of the image's units `regions`, counted as annotated (cached)."""
         known = self._unit_clicks.setdefault(image, {})
-        missing = [r for r in regions.tolist() if r not in known]
+        region_map = self.state.regions[image]
+        wanted = range(region_map.count) if region_map.prices_together else regions.tolist()
+        missing = [r for r in wanted if r not in known]
         if missing:
-            size = self._pool.annotation_size(image)
-            counted = self.state.regions[image].clicks(self._outlines(image), size, np.array(missing))
+            counted = region_map.clicks(self._annotation(image), np.array(missing))
             known.update(zip(missing, counted.tolist(), strict=True))
         return np.array([known[r] for r in regions.tolist()], dtype=np.float64)
 
@@ -120,7 +122,7 @@ class Oracle:
         if image not in self._whole_clicks:
             height, width = self._pool.annotation_size(image)
             whole = np.array([[0, 0, height, width]])
-            self._whole_clicks[image] = float(polygon_clicks(self._outlines(image), whole)[0])
+            self._whole_clicks[image] = float(polygon_clicks(self._annotation(image).outlines, whole)[0])
         return self._whole_clicks[image]
 
     def reveal(self, units: Iterable[tuple[int, int]], cycle: int) -> dict[str, float]:

@@ -22,8 +22,8 @@ from functools import cached_property, lru_cache
 import numpy as np
 import torch
 
-from alseg.costs import CONTOUR_TOLERANCE, label_map_outlines, polygon_clicks, scale_boxes
-from alseg.data.base import ImageSource, Polygon
+from alseg.costs import CONTOUR_TOLERANCE, Annotation, label_map_outlines, polygon_clicks, scale_boxes
+from alseg.data.base import IGNORE_INDEX, ImageSource
 from alseg.errors import AlsegError
 from alseg.uncertainty import get_reduction
 
@@ -65,12 +65,13 @@ class RegionMap(ABC):
     def overlap(self) -> np.ndarray:
         """Intersection over union (count, count) of the regions."""
 
+    prices_together: bool = False
+    """Whether the click counter should price all regions of an image in one call."""
+
     @abstractmethod
-    def clicks(
-        self, outlines: list[Polygon], annotation_size: tuple[int, int], regions: np.ndarray
-    ) -> np.ndarray:
-        """Clicks (len(regions),) to outline the parts of `outlines` (polygons drawn on the image
-        at `annotation_size`) inside each of the given regions."""
+    def clicks(self, annotation: Annotation, regions: np.ndarray) -> np.ndarray:
+        """Clicks (len(regions),) to outline what `annotation` holds inside each given region,
+        counted on the image as annotated."""
 
 
 class BoxMap(RegionMap):
@@ -128,21 +129,20 @@ class BoxMap(RegionMap):
         inter = np.clip(y1 - y0, 0, None) * np.clip(x1 - x0, 0, None)
         return inter / (self.areas[:, None] + self.areas[None, :] - inter)
 
-    def clicks(
-        self, outlines: list[Polygon], annotation_size: tuple[int, int], regions: np.ndarray
-    ) -> np.ndarray:
-        """Each polygon clipped to each box (mapped onto the image as annotated)."""
-        return polygon_clicks(outlines, scale_boxes(self._boxes[regions], self.size, annotation_size))
+    def clicks(self, annotation: Annotation, regions: np.ndarray) -> np.ndarray:
+        """Each outline clipped to each box (mapped onto the image as annotated)."""
+        boxes = scale_boxes(self._boxes[regions], self.size, annotation.size)
+        return polygon_clicks(annotation.outlines, boxes)
 
 
 class SegmentMap(RegionMap):
     """Regions that partition the image, given as a region-id map (H, W) of 0 .. count - 1.
 
     Reductions are segment sums on the statistics' device over the id map (`index_add`,
-    `scatter_reduce`), never a loop over regions. Clicks clip the outlines to each region's
-    own outline (its contour at the map's resolution, simplified like a drawn polygon and
-    mapped onto the image as annotated).
+    `scatter_reduce`), never a loop over regions.
     """
+
+    prices_together = True
 
     def __init__(self, ids: np.ndarray) -> None:
         self.ids = np.asarray(ids)
@@ -179,51 +179,59 @@ class SegmentMap(RegionMap):
     def overlap(self) -> np.ndarray:
         return np.eye(self._count)  # a partition: regions never overlap
 
-    @cached_property
-    def _outlines(self) -> list[Polygon]:
-        """Each region's outline(s) (x, y) at the map's resolution, as an annotator sees it."""
-        outlines: list[Polygon] = []
-        for region, (y0, x0, y1, x1) in enumerate(self.boxes.tolist()):
-            crop = (self.ids[y0:y1, x0:x1] == region).astype(np.uint8)
-            for _, corners in label_map_outlines(crop, (0,), CONTOUR_TOLERANCE, min_area=0.0):
-                if len(corners) < 3:  # a sliver simplified to a line: its box instead
-                    low, high = np.floor(corners.min(axis=0)), np.ceil(corners.max(axis=0))
-                    high = np.maximum(high, low + 1)
-                    corners = np.array([low, [high[0], low[1]], high, [low[0], high[1]]])
-                outlines.append((region, corners + np.array([x0, y0])))
-        return outlines
-
-    def region_shapes(self, annotation_size: tuple[int, int]) -> list:
-        """Each region as a shapely geometry on the image as annotated (holes cut out)."""
+    def _region_shapes(self) -> list:
+        """Each region's outline at the map's resolution: its exact pixel outline (holes cut
+        out) simplified with Douglas-Peucker at the estimator's tolerance, corners on pixel
+        edges, as an annotator would trace it."""
         import shapely
 
-        scale = np.array([annotation_size[1] / self.size[1], annotation_size[0] / self.size[0]])
-        parts: list[list] = [[] for _ in range(self._count)]
-        for region, corners in self._outlines:
-            parts[region].append(shapely.make_valid(shapely.Polygon(corners * scale)))
         shapes = []
-        for pieces in parts:
-            shape = pieces[0]
-            for piece in pieces[1:]:  # an outline inside another is a hole; outside, another part
-                shape = shape.symmetric_difference(piece)
-            shapes.append(shape)
+        for region, (y0, x0, y1, x1) in enumerate(self.boxes.tolist()):
+            crop = np.pad(self.ids[y0:y1, x0:x1] == region, ((0, 0), (1, 1))).astype(np.int8)
+            rows, starts = np.nonzero(np.diff(crop, axis=1) == 1)
+            _, stops = np.nonzero(np.diff(crop, axis=1) == -1)
+            runs = shapely.box(x0 + starts, y0 + rows, x0 + stops, y0 + rows + 1)
+            shape = shapely.union_all(runs)
+            shapes.append(shapely.simplify(shape, CONTOUR_TOLERANCE, preserve_topology=True))
         return shapes
 
-    def clicks(
-        self, outlines: list[Polygon], annotation_size: tuple[int, int], regions: np.ndarray
-    ) -> np.ndarray:
+    @cached_property
+    def shapes(self) -> list:
+        """`_region_shapes`, computed once."""
+        return self._region_shapes()
+
+    def clicks(self, annotation: Annotation, regions: np.ndarray) -> np.ndarray:
+        """Polygons are clipped to each region's outline (shapely); a label map is restricted
+        to each region and outlined there (the contour estimate within the region)."""
+        if annotation.polygons is None:
+            return self._label_map_clicks(annotation, regions)
         import shapely
 
         clicks = np.zeros(len(regions), dtype=np.int64)
-        objects = [shapely.make_valid(shapely.Polygon(v)) for _, v in outlines if len(v) >= 3]
+        objects = [shapely.make_valid(shapely.Polygon(v)) for _, v in annotation.polygons if len(v) >= 3]
         if not objects:
             return clicks
-        shapes = self.region_shapes(annotation_size)
+        scale = np.array([annotation.size[1] / self.size[1], annotation.size[0] / self.size[0]])
         tree = shapely.STRtree(objects)
         for k, region in enumerate(np.asarray(regions).tolist()):
-            near = tree.query(shapes[region])
-            pieces = shapely.intersection(np.array(objects, dtype=object)[near], shapes[region])
+            shape = shapely.transform(self.shapes[region], lambda points: points * scale)
+            pieces = shapely.intersection(np.array(objects, dtype=object)[tree.query(shape)], shape)
             clicks[k] = sum(vertex_count(piece) for piece in pieces)
+        return clicks
+
+    def _label_map_clicks(self, annotation: Annotation, regions: np.ndarray) -> np.ndarray:
+        target = annotation.target()
+        height, width = target.shape
+        rows = np.arange(height) * self.size[0] // height
+        cols = np.arange(width) * self.size[1] // width
+        boxes = scale_boxes(self.boxes, self.size, (height, width))
+        clicks = np.zeros(len(regions), dtype=np.int64)
+        for k, region in enumerate(np.asarray(regions).tolist()):
+            y0, x0, y1, x1 = boxes[region]
+            inside = self.ids[rows[y0:y1, None], cols[None, x0:x1]] == region
+            restricted = np.where(inside, target[y0:y1, x0:x1], IGNORE_INDEX)
+            outlines = label_map_outlines(restricted, (*annotation.skip_classes, IGNORE_INDEX))
+            clicks[k] = sum(len(corners) for _, corners in outlines)
         return clicks
 
 
@@ -394,7 +402,7 @@ class Superpixels(Regions):
     numbered 0 .. count - 1; every superpixel is connected.
     """
 
-    def __init__(self, segments: int = 100, compactness: float = 10.0, sigma: float = 0.0) -> None:
+    def __init__(self, segments: int = 100, compactness: float = 10.0, sigma: float = 1.0) -> None:
         if segments < 1 or compactness <= 0 or sigma < 0:
             raise AlsegError(
                 "regions.segments must be >= 1, regions.compactness > 0 and regions.sigma >= 0 "
