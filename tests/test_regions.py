@@ -190,11 +190,11 @@ def test_superpixel_clicks_of_a_label_map_are_the_contour_estimate_within_each_r
 
 
 def test_region_kinds_refuse_bad_settings() -> None:
-    with pytest.raises(AlsegError, match="regions.segments"):
+    with pytest.raises(AlsegError, match=r"regions\.segments"):
         Superpixels(segments=0)
     with pytest.raises(AlsegError, match="does not fit"):
         Grid(10, 10).boxes(4, 4)
-    with pytest.raises(AlsegError, match="regions.size"):
+    with pytest.raises(AlsegError, match=r"regions\.size"):
         SlidingWindows(100, 10).boxes(40, 64)
 
 

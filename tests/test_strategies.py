@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import acquisition_context
+from hydra.utils import instantiate
 
 from alseg.budget import initial_images
 from alseg.cli import config_dir
@@ -68,6 +69,61 @@ class TestStrategyContract:
             "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "budget.cycles=1"
         )
         assert not queries_follow_hidden_truth(cfg, tmp_path)
+
+
+REGION_KINDS = ["grid", "windows", "superpixels"]
+
+
+@pytest.mark.parametrize("regions", REGION_KINDS)
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_every_strategy_runs_on_every_region_kind_or_stops_before_training(
+    make_cfg, tmp_path, strategy: str, regions: str
+) -> None:
+    cfg = make_cfg(
+        "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), f"regions={regions}"
+    )
+    cfg.budget.cycles = 1
+    built = instantiate(cfg.strategy)
+    if built.queries == "images":
+        with pytest.raises(AlsegError, match="queries whole images; run it with regions=image") as error:
+            Experiment(cfg, tmp_path)
+        assert "\n" not in str(error.value) and not (tmp_path / "cycles.csv").exists()
+        return
+    experiment = Experiment(cfg, tmp_path)
+    rows = experiment.run()
+    unit, per_cycle = experiment.budget.unit, experiment.budget.per_cycle
+    spent = rows[1][f"cost_{unit}"] - rows[0][f"cost_{unit}"]
+    assert spent >= per_cycle if unit == "clicks" else 0 < spent <= per_cycle + 1e-9
+    labelled_at = load_state(tmp_path / "state" / "cycle_000.npz")["labelled_at"]
+    assert (labelled_at[~experiment.regions.exists] == -1).all()  # padding is never a unit
+    assert (labelled_at == 1).sum() == rows[0]["queried_units"] > 0
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in ("coreset", "suggestive", "vaal")])
+def test_superpixel_queries_do_not_depend_on_unlabelled_ground_truth(
+    make_cfg, tmp_path, strategy: str
+) -> None:
+    cfg = make_cfg(
+        "debug=tiny",
+        f"strategy={strategy}",
+        *TINY_OVERRIDES.get(strategy, []),
+        "regions=superpixels",
+        "budget.cycles=1",
+    )
+    assert not queries_follow_hidden_truth(cfg, tmp_path)
+
+
+def test_regions_only_strategies_stop_on_whole_images(make_cfg, tmp_path) -> None:
+    cfg = make_cfg("debug=tiny", "strategy=cereals", "regions=image")
+    with pytest.raises(AlsegError, match="queries regions: run it with regions=windows"):
+        Experiment(cfg, tmp_path)
+
+
+def test_mc_strategies_without_dropout_stop_before_training(make_cfg, tmp_path) -> None:
+    cfg = make_cfg("debug=tiny", "strategy=vote_entropy", "model.network.head_dropout=0.0")
+    with pytest.raises(AlsegError, match=r"needs MC dropout .* set model\.network\.head_dropout > 0"):
+        Experiment(cfg, tmp_path)
+    assert not (tmp_path / "config.yaml").exists()
 
 
 def scramble_hidden_truth(experiment: Experiment, seed: int) -> None:

@@ -105,7 +105,8 @@ class Cereals(Strategy):
     def region_costs(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         """Predicted clicks of every unit (images, regions); only the order matters."""
         if self.cost == "learned":
-            return scores.units["cost"] * context.regions.area_table()  # mean density x area
+            density = np.where(scores.available, scores.units["cost"], 0.0)  # per pixel, mean
+            return density * context.regions.area_table()
         if self.cost == "oracle":
             return context.true_clicks()
         return np.zeros_like(scores.score)
