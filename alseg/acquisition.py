@@ -86,13 +86,33 @@ class AcquisitionContext:
         """Labelled units (K, 2) and the clicks each cost: what an annotator's log records."""
         return self.oracle.revealed_clicks()
 
-    def true_clicks(self) -> np.ndarray:
-        """Clicks of every unit from hidden labels: upper-bound ablations only."""
+    def labelled_class_weights(self) -> torch.Tensor:
+        """Inverse frequency (C,) of each class among the oracle-labelled pixels (add-one
+        smoothed), scaled to mean 1: rare classes weigh more. Reads only labelled pixels."""
+        classes = len(self.pool.class_names)
+        counts = torch.zeros(classes, dtype=torch.float64)
+        for image in self.state.labelled_images().tolist():
+            given = self.oracle.training_target(image)[torch.from_numpy(self.state.pixel_mask(image))]
+            counts += torch.bincount(given[given < classes], minlength=classes).double()
+        inverse = 1.0 / ((counts + 1) / (counts.sum() + classes))
+        return (inverse / inverse.mean()).float()
+
+    def true_targets(self, indices: np.ndarray) -> torch.Tensor:
+        """Ground-truth label maps (B, H, W) of pool images, hidden labels included:
+        upper-bound ablations only."""
+        self._require_ground_truth("labels")
+        return self.oracle.true_targets(indices)
+
+    def _require_ground_truth(self, what: str) -> None:
         if not self.strategy.reads_ground_truth:
             raise AlsegError(
-                f"strategy {self.strategy.name!r} asked for the true click costs of unlabelled units; only "
+                f"strategy {self.strategy.name!r} asked for the true {what} of unlabelled units; only "
                 "an upper-bound ablation that declares reads_ground_truth = True may read them."
             )
+
+    def true_clicks(self) -> np.ndarray:
+        """Clicks of every unit from hidden labels: upper-bound ablations only."""
+        self._require_ground_truth("click costs")
         return self.oracle.true_clicks()
 
 
@@ -106,6 +126,8 @@ def acquire(
     seconds of the auxiliary, score and select phases; returns the queried units (K, 2)."""
     strategy = context.strategy
     start = time.perf_counter()
+    if strategy.class_balance:
+        strategy.class_weights = context.labelled_class_weights()
     strategy.prepare(context)
     lap = _lap(seconds, "auxiliary", start)
     with inference_precision():

@@ -17,6 +17,10 @@ if TYPE_CHECKING:
 COST_UNITS = ("images", "pixels", "regions", "clicks")
 """Currencies of labelling cost: image area (in whole images), pixels, regions, clicks."""
 
+ANNOTATIONS = ("precise", "dominant")
+"""How the annotator answers a unit: its exact pixels (priced by polygon clicks), or its one
+dominant class (one click)."""
+
 
 class CostLedger:
     """Labelling cost spent so far, in every cost unit at once."""
@@ -33,13 +37,17 @@ class CostLedger:
 class Budget:
     """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit
     (checked by alseg.settings before the experiment is built). `initial` is a count of
-    images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction."""
+    images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction.
+    `annotation` is one of ANNOTATIONS; with `dominant`, a unit whose most frequent class
+    covers less than `dominant_share` of it is labelled ignore (still one click)."""
 
     unit: str
     initial: int | float
     per_cycle: float
     total: float | None
     cycles: int | None
+    annotation: str = "precise"
+    dominant_share: float = 0.0
 
     @classmethod
     def from_config(cls, values: dict[str, Any], pool_size: int) -> Budget:

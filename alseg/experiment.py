@@ -117,7 +117,9 @@ class Experiment:
         check_compatible(self.strategy, self.regions, network, str(cfg.scoring.mc_mode))
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
-        self.oracle = Oracle(self.data.train, self.state, self.ledger)
+        self.oracle = Oracle(
+            self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
+        )
         self.clicks_counted_at = self.oracle.clicks_counted_at()
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
@@ -216,6 +218,7 @@ class Experiment:
             acquire = self.budget.should_acquire(cycle, self.ledger)
             trained_on = {f"cost_{unit}": self.ledger.spent[unit] for unit in COST_UNITS}
             trained_on["labelled_fraction"] = self.state.labelled_fraction()
+            trained_on["wrong_label_share"] = self.oracle.wrong_label_share()
             outcome, module = self._run_cycle(cycle, acquire)
             rows.append(self._row(cycle, trained_on, outcome))
             if is_main():

@@ -12,15 +12,21 @@ from alseg.regions import RegionMaps
 NEVER = -1
 """`LabelState.labelled_at` value of a unit that was never labelled."""
 
+NO_CLASS = -1
+"""`LabelState.dominant` value of a unit without a dominant-class label."""
+
 
 class LabelState:
     """What is labelled: oracle labels per unit, and pseudo-labels kept apart.
 
     `labelled_at` (images, regions) holds the cycle at which each unit was labelled (NEVER =
     not labelled): the labelled mask and its history in one array. `clicks` holds what each
-    labelled unit cost in clicks (NaN = not labelled). Tables are as wide as the image with
-    the most regions; `exists` marks real regions. `pseudo` maps an image index to a label map
-    (H, W) the model predicted for it; it costs nothing and never overrides oracle labels.
+    labelled unit cost in clicks (NaN = not labelled). `dominant` holds the one class the
+    annotator gave a unit labelled with its dominant class (IGNORE_INDEX when no class covered
+    enough of it; NO_CLASS for units labelled precisely or not at all). Tables are as wide as
+    the image with the most regions; `exists` marks real regions. `pseudo` maps an image index
+    to a label map (H, W) the model predicted for it; it costs nothing and never overrides
+    oracle labels.
     """
 
     def __init__(self, regions: RegionMaps, image_size: tuple[int, int]) -> None:
@@ -30,6 +36,7 @@ class LabelState:
         shape = (len(regions), regions.width)
         self.labelled_at = np.full(shape, NEVER, dtype=np.int32)
         self.clicks = np.full(shape, np.nan, dtype=np.float32)
+        self.dominant = np.full(shape, NO_CLASS, dtype=np.int16)
         self.pseudo: dict[int, np.ndarray] = {}
 
     @property
@@ -88,6 +95,7 @@ class LabelState:
             file,
             labelled_at=self.labelled_at,
             clicks=self.clicks,
+            dominant=self.dominant,
             pseudo_images=pseudo_images,
             pseudo_maps=pseudo_maps,
         )
@@ -101,4 +109,8 @@ class LabelState:
                 )
             self.labelled_at = saved["labelled_at"]
             self.clicks = saved["clicks"]
+            # States saved before dominant-class labels existed hold precise labels only.
+            self.dominant = (
+                saved["dominant"] if "dominant" in saved else np.full_like(self.labelled_at, NO_CLASS)
+            )
             self.pseudo = dict(zip(saved["pseudo_images"].tolist(), saved["pseudo_maps"], strict=True))

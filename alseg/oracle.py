@@ -10,7 +10,7 @@ import torch
 from alseg.budget import COST_UNITS, CostLedger
 from alseg.costs import Annotation, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
-from alseg.labels import LabelState
+from alseg.labels import NO_CLASS, LabelState
 
 
 class ImagesOnly:
@@ -35,13 +35,24 @@ class Oracle:
     """The annotator: reveals the ground truth of queried units and charges their cost.
 
     It is the only holder of the pool's ground truth. Training reads labels through
-    `training_target`, which hides every pixel that is not labelled. Clicks are counted at the
-    annotation resolution (each region map clips the outlines to its regions on the image as
-    annotated), once per unit, lazily.
+    `training_target`, which hides every pixel that is not labelled. With `annotation`
+    "precise" a unit is answered with its exact pixels and costs the clicks of outlining them,
+    counted at the annotation resolution (each region map clips the outlines to its regions
+    on the image as annotated), once per unit, lazily. With "dominant" it is answered with its
+    most frequent class (IGNORE_INDEX when that covers less than `dominant_share` of it), at
+    one click, and training uses that class over the whole unit.
     """
 
-    def __init__(self, pool: SegmentationDataset, state: LabelState, ledger: CostLedger) -> None:
+    def __init__(
+        self,
+        pool: SegmentationDataset,
+        state: LabelState,
+        ledger: CostLedger,
+        annotation: str = "precise",
+        dominant_share: float = 0.0,
+    ) -> None:
         self._pool = pool
+        self.annotation, self.dominant_share = annotation, dominant_share
         self.state = state
         self.ledger = ledger
         self.pool_images = ImagesOnly(pool)
@@ -67,12 +78,15 @@ class Oracle:
         inside = region_map.mask(np.array([region]))
         new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
         height, width = self.state.image_size
-        clicks = self._clicks(image, np.array([region]))[0]
+        if self.annotation == "dominant":
+            clicks = 1.0 if new_pixels else 0.0
+        else:
+            clicks = self._clicks(image, np.array([region]))[0] * new_pixels / float(region_map.areas[region])
         return {
             "images": new_pixels / (height * width),
             "pixels": float(new_pixels),
             "regions": 1.0,
-            "clicks": float(clicks) * new_pixels / float(region_map.areas[region]),
+            "clicks": float(clicks),
         }
 
     def reveal_images(self, images: np.ndarray, cycle: int) -> None:
@@ -84,6 +98,11 @@ class Oracle:
             # while the ledger pays for the image once.
             regions = np.arange(self.state.regions.counts[image])
             units = np.stack([np.full_like(regions, image), regions], axis=1)
+            if self.annotation == "dominant":  # every unit answered with its class, a click each
+                self.state.mark(units, cycle, np.ones(len(regions), dtype=np.float32))
+                self.state.dominant[image, regions] = self._dominant_classes(image, regions)
+                clicks += len(regions)
+                continue
             self.state.mark(units, cycle, self._clicks(image, regions).astype(np.float32))
             clicks += self.image_clicks(image)
         self.ledger.charge(
@@ -143,6 +162,8 @@ class Oracle:
         """Mark one unit labelled and charge what it costs now (`cost`, when already priced)."""
         cost = cost or self.unit_cost(image, region)
         self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
+        if self.annotation == "dominant":
+            self.state.dominant[image, region] = self._dominant_classes(image, np.array([region]))[0]
         self.ledger.charge(cost)
         return cost
 
@@ -158,6 +179,11 @@ class Oracle:
         for image, count in enumerate(self.state.regions.counts.tolist()):
             table[image, :count] = self._clicks(image, np.arange(count))
         return table
+
+    def true_targets(self, indices: np.ndarray) -> torch.Tensor:
+        """Ground-truth label maps (B, H, W) of the given images, labelled or not (upper-bound
+        ablations only)."""
+        return torch.stack([self._pool.target(int(i)) for i in indices])
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling everything not labelled yet.
@@ -177,13 +203,46 @@ class Oracle:
                 total += new_share * (height * width if unit == "pixels" else 1.0)
         return total
 
+    def _dominant_classes(self, image: int, regions: np.ndarray) -> np.ndarray:
+        """The most frequent ground-truth class of each region, or IGNORE_INDEX where it covers
+        less than `dominant_share` of the region (void pixels count in the region's area)."""
+        truth = self._pool.target(image).numpy()
+        region_map = self.state.regions[image]
+        classes = np.full(len(regions), IGNORE_INDEX, dtype=np.int64)
+        for k, region in enumerate(regions.tolist()):
+            values = truth[region_map.mask(np.array([region]))]
+            counts = np.bincount(values[values != IGNORE_INDEX], minlength=1)
+            if counts.max() > 0 and counts.max() >= self.dominant_share * len(values):
+                classes[k] = int(np.argmax(counts))  # ties: the lower class index
+        return classes
+
     def training_target(self, image: int) -> torch.Tensor:
-        """Oracle labels of an image where labelled, else its pseudo-label, else IGNORE_INDEX."""
-        mask = torch.from_numpy(self.state.pixel_mask(image))
+        """Oracle labels of an image where labelled (exact pixels, or a unit's dominant class
+        over the whole unit), else its pseudo-label, else IGNORE_INDEX."""
         if image in self.state.pseudo:
             target = torch.from_numpy(self.state.pseudo[image]).long()
         else:
             target = torch.full(self.state.image_size, IGNORE_INDEX, dtype=torch.long)
-        if mask.any():
+        labelled = self.state.labelled[image]
+        answered = self.state.dominant[image]
+        dominant = np.flatnonzero(labelled & (answered != NO_CLASS))
+        if len(dominant):
+            painted = torch.from_numpy(self.state.regions[image].paint(dominant, answered[dominant]))
+            target = torch.where(painted >= 0, painted, target)
+        precise = np.flatnonzero(labelled & (answered == NO_CLASS))
+        if len(precise):
+            mask = torch.from_numpy(self.state.regions[image].mask(precise))
             target[mask] = self._pool.target(image)[mask]
         return target
+
+    def wrong_label_share(self) -> float:
+        """Share of the oracle-labelled pixels (of known class) whose training label is another
+        class: what dominant-class labels get wrong (0 with precise labels)."""
+        wrong = known = 0
+        for image in self.state.labelled_images().tolist():
+            mask = torch.from_numpy(self.state.pixel_mask(image))
+            truth, given = self._pool.target(image)[mask], self.training_target(image)[mask]
+            valid = truth != IGNORE_INDEX
+            known += int(valid.sum())
+            wrong += int((valid & (given != IGNORE_INDEX) & (given != truth)).sum())
+        return wrong / known if known else 0.0

@@ -56,6 +56,14 @@ class RegionMap(ABC):
     def mask(self, regions: np.ndarray) -> np.ndarray:
         """Bool (H, W): the pixels of the given regions."""
 
+    def paint(self, regions: np.ndarray, values: np.ndarray, fill: int = -1) -> np.ndarray:
+        """Int (H, W): each given region's pixels set to its value, `fill` elsewhere (later
+        regions over earlier ones where they overlap)."""
+        out = np.full(self.size, fill, dtype=np.int64)
+        for region, value in zip(np.asarray(regions).tolist(), np.asarray(values).tolist(), strict=True):
+            out[self.mask(np.array([region]))] = value
+        return out
+
     @abstractmethod
     def reduce(self, pixels: torch.Tensor, reduction: str) -> torch.Tensor:
         """Pixel statistics (B, H, W) of B images cut by this map -> (B, count) per region:
@@ -168,6 +176,11 @@ class SegmentMap(RegionMap):
         chosen = np.zeros(self._count, dtype=bool)
         chosen[regions] = True
         return chosen[self.ids]
+
+    def paint(self, regions: np.ndarray, values: np.ndarray, fill: int = -1) -> np.ndarray:
+        lookup = np.full(self._count, fill, dtype=np.int64)
+        lookup[regions] = values
+        return lookup[self.ids]
 
     def reduce(self, pixels: torch.Tensor, reduction: str) -> torch.Tensor:
         if reduction not in REDUCTION_NAMES:

@@ -49,27 +49,32 @@ def predict(
     strategy: Strategy,
     members: list[nn.Module],
     mc_mode: str,
+    indices: np.ndarray,
 ) -> tuple[Iterator[Prediction], list[torch.Tensor]]:
     """The predictions a strategy asked for, over consecutive chunks of the batch (one chunk
     unless an MC committee is built in cache-sized chunks, each computed when it is reached),
     and the model's encoder features (none without a model)."""
     if not strategy.needs_model or network is None:
-        return iter([Prediction(images, None)]), []
+        return iter([Prediction(images, None, indices=indices)]), []
     if strategy.mc_passes:
         chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, mc_mode)
-        return _committee_predictions(images, chunks), features
+        return _committee_predictions(images, indices, chunks), features
     features, decoded = encode(network, images)
     if members:
-        return iter([Prediction(images, None, torch.stack([m(images) for m in members]))]), features
-    return iter([Prediction(images, network.segmentation_head(decoded))]), features
+        committee = torch.stack([m(images) for m in members])
+        return iter([Prediction(images, None, committee, indices)]), features
+    return iter([Prediction(images, network.segmentation_head(decoded), indices=indices)]), features
 
 
-def _committee_predictions(images: torch.Tensor, chunks: Iterator[torch.Tensor]) -> Iterator[Prediction]:
+def _committee_predictions(
+    images: torch.Tensor, indices: np.ndarray, chunks: Iterator[torch.Tensor]
+) -> Iterator[Prediction]:
     """One prediction per committee chunk (T, b, C, H, W), with its b images."""
     start = 0
     for committee in chunks:
-        yield Prediction(images[start : start + committee.shape[1]], None, committee)
-        start += committee.shape[1]
+        stop = start + committee.shape[1]
+        yield Prediction(images[start:stop], None, committee, indices[start:stop])
+        start = stop
 
 
 def reduce_units(
@@ -111,7 +116,7 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
     if network is not None:
         network.eval()
     for images, indices in context.batches(passed, "scoring pool"):
-        predictions, features = predict(network, images, strategy, context.members, context.mc_mode)
+        predictions, features = predict(network, images, strategy, context.members, context.mc_mode, indices)
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
         statistics, per_image, kept = _batch_statistics(strategy, list(predictions), context.cycle)
@@ -144,7 +149,7 @@ def _batch_statistics(
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
     """The strategy's pixel statistics (B, H, W), image statistics (B,) and kept pseudo-labels
     of a batch, computed chunk by chunk."""
-    pixel_parts = [strategy.pixel_statistics(prediction) for prediction in predictions]
+    pixel_parts = [_balanced(strategy, p, strategy.pixel_statistics(p)) for p in predictions]
     image_parts = [strategy.image_statistics(prediction) for prediction in predictions]
     label_parts = [strategy.pseudo_labels(prediction, cycle) for prediction in predictions]
     pixels = {name: torch.cat([part[name] for part in pixel_parts]) for name in pixel_parts[0]}
@@ -153,6 +158,16 @@ def _batch_statistics(
     if label_parts[0] is not None:
         kept = (torch.cat([p[0] for p in label_parts]), torch.cat([p[1] for p in label_parts]))  # type: ignore[index]
     return pixels, per_image, kept
+
+
+def _balanced(
+    strategy: Strategy, prediction: Prediction, pixels: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
+    """The pixel "score" weighted by the class weight of each pixel's predicted class."""
+    if strategy.class_weights is None or "score" not in pixels:
+        return pixels
+    weights = strategy.class_weights.to(pixels["score"].device)
+    return {**pixels, "score": pixels["score"] * weights[prediction.probs.argmax(dim=1)]}
 
 
 def unscored(shape: tuple[int, ...]) -> np.ndarray:

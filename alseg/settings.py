@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from alseg.budget import COST_UNITS
+from alseg.budget import ANNOTATIONS, COST_UNITS
 from alseg.errors import AlsegError
 
 SPLITS = ("val", "test")
@@ -72,6 +72,8 @@ RULES = (
         lambda v: (_integer(v) and v >= 1) or (isinstance(v, float) and 0 < v <= 1),
     ),
     Rule("budget.per_cycle", "a number > 0 (in budget.unit)", lambda v: _number(v) and v > 0),
+    Rule("budget.annotation", f"one of {list(ANNOTATIONS)}", lambda v: v in ANNOTATIONS),
+    Rule("budget.dominant_share", "a share in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
     Rule("budget.total", "a number > 0, or null", lambda v: _number(v) and v > 0, optional=True),
     Rule(
         "budget.cycles",

@@ -27,6 +27,7 @@ class Prediction:
     images: torch.Tensor  # (B, 3, H, W)
     logits: torch.Tensor | None  # (B, C, H, W) of the model, None when there is a committee
     committee_logits: torch.Tensor | None = None  # (T, B, C, H, W) of the members, or None
+    indices: np.ndarray | None = None  # (B,) the images' indices in the pool
 
     @cached_property
     def committee(self) -> torch.Tensor | None:
@@ -74,7 +75,9 @@ class Strategy(ABC):
     one `scoring.mc_mode`), a committee of `ensemble_size` networks trained on bootstrap
     resamples, pooled descriptors (`needs_descriptors`). `queries` says which region kinds it
     works with; `check_compatible` refuses the others before anything trains. Unit
-    statistics are "higher = more informative". `reads_ground_truth` marks an upper-bound
+    statistics are "higher = more informative". With `class_balance` the pixel "score" is
+    weighted by the inverse frequency of the pixel's predicted class among the pixels
+    labelled so far (`class_weights`, set before each scoring pass). `reads_ground_truth` marks an upper-bound
     ablation: only such a strategy may open `AcquisitionContext.true_clicks`, and its runs
     say so in cycles.csv.
     """
@@ -86,7 +89,9 @@ class Strategy(ABC):
     needs_descriptors: bool = False
     queries: str = "any"
 
-    def __init__(self, name: str, reduction: str = "mean", mc_passes: int = 0) -> None:
+    def __init__(
+        self, name: str, reduction: str = "mean", mc_passes: int = 0, class_balance: bool = False
+    ) -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
         if mc_passes == 1:
             raise AlsegError(
@@ -97,6 +102,8 @@ class Strategy(ABC):
         self.name = name
         self.reduction = reduction
         self.mc_passes = mc_passes
+        self.class_balance = class_balance
+        self.class_weights: torch.Tensor | None = None  # set each cycle when class_balance
 
     @property
     def needs_pass(self) -> bool:

@@ -41,8 +41,9 @@ class Ceal(Strategy):
         random: int = 0,
         background_class: int = 0,
         pseudo_label: bool = True,
+        class_balance: bool = False,
     ) -> None:
-        super().__init__(name, reduction, mc_passes)
+        super().__init__(name, reduction, mc_passes, class_balance)
         if not 0 < delta <= 1 or delta_decay < 0 or no_detection < 0 or random < 0:
             raise AlsegError(
                 "ceal needs 0 < strategy.delta <= 1, strategy.delta_decay >= 0, and non-negative "

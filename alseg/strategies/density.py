@@ -37,8 +37,9 @@ class InformationDensity(Strategy):
         reduction: str = "mean",
         mc_passes: int = 0,
         block: int = 1024,
+        class_balance: bool = False,
     ) -> None:
-        super().__init__(name, reduction, mc_passes)
+        super().__init__(name, reduction, mc_passes, class_balance)
         self.measure = get_measure(measure)
         self.beta = beta
         self.block = block

@@ -14,8 +14,15 @@ class UncertaintySampling(TopScoreStrategy):
     model's probabilities (the MC-dropout mean when `mc_passes` > 0), reduces them per unit
     and queries the highest."""
 
-    def __init__(self, name: str, measure: str, reduction: str = "mean", mc_passes: int = 0) -> None:
-        super().__init__(name, reduction, mc_passes)
+    def __init__(
+        self,
+        name: str,
+        measure: str,
+        reduction: str = "mean",
+        mc_passes: int = 0,
+        class_balance: bool = False,
+    ) -> None:
+        super().__init__(name, reduction, mc_passes, class_balance)
         self.measure = get_measure(measure)
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
@@ -33,8 +40,9 @@ class VoteEntropySampling(TopScoreStrategy):
         mc_passes: int = 20,
         reduction: str = "mean",
         ensemble_size: int = 0,
+        class_balance: bool = False,
     ) -> None:
-        super().__init__(name, reduction, 0 if ensemble_size else mc_passes)
+        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, class_balance)
         self.ensemble_size = ensemble_size
         if max(self.mc_passes, ensemble_size) < 2:
             raise AlsegError(
