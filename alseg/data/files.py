@@ -33,6 +33,24 @@ def label_lookup(valid: dict[int, int]) -> np.ndarray:
     return table
 
 
+def palette_indices(rgb: np.ndarray, palette: np.ndarray, path: Path) -> np.ndarray:
+    """Raw label values (uint8, H x W) of an RGB label (H, W, 3): the index of each pixel's
+    colour in `palette` (K, 3); a colour outside the palette is an error naming the file."""
+    codes = (rgb[..., 0].astype(np.int64) << 16) | (rgb[..., 1].astype(np.int64) << 8) | rgb[..., 2]
+    known = (palette[:, 0].astype(np.int64) << 16) | (palette[:, 1].astype(np.int64) << 8) | palette[:, 2]
+    order = np.argsort(known)
+    found = np.searchsorted(known[order], codes).clip(0, len(known) - 1)
+    matched = known[order][found] == codes
+    if not matched.all():
+        colours = {tuple(int(c) for c in rgb[y, x]) for y, x in zip(*np.nonzero(~matched), strict=True)}
+        shown = sorted(colours)[:5]
+        raise AlsegError(
+            f"{path} holds colours {shown} that are not in dataset.palette; add them to the palette "
+            "(or dataset.ignore_color)"
+        )
+    return order[found].astype(np.uint8)
+
+
 def pixel_size(size: Sequence[int] | int) -> tuple[int, int]:
     """A configured (H, W), as ints; one number is a square."""
     if isinstance(size, int):
@@ -101,8 +119,10 @@ class LabelledFiles:
         cache_dir: str | Path | None = None,
         per_image_classes: tuple[int, ...] = (),
         limit: int | None = None,
+        palette: np.ndarray | None = None,
     ) -> None:
         self.pairs = list(pairs)[:limit]  # the first `limit` pairs (debug=tiny on real data)
+        self.palette = palette  # (K, 3) RGB colours: an RGB label's colour k is raw value k
         self.class_names = class_names
         self.image_size = (int(size[0]), int(size[1]))
         self.lookup = lookup
@@ -190,7 +210,11 @@ class LabelledFiles:
         """The image and its class map (uint8) at the file's size, checked."""
         image_path, label_path = self.pairs[index]
         image, label = open_image(image_path, "RGB"), open_image(label_path, "")
-        if label.mode not in ("L", "P", "I;16", "I"):
+        if self.palette is not None:
+            label = Image.fromarray(
+                palette_indices(np.asarray(label.convert("RGB")), self.palette, label_path)
+            )
+        elif label.mode not in ("L", "P", "I;16", "I"):
             label = label.convert("L")
         if image.size != label.size:
             raise AlsegError(

@@ -1,0 +1,119 @@
+"""dataset=folder: images/ + masks/ + class names is a dataset, with one-line errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alseg.data.base import IGNORE_INDEX
+from alseg.data.folder import folder_splits
+from alseg.errors import AlsegError
+from alseg.experiment import Experiment
+
+PALETTE = [[0, 0, 0], [200, 30, 30], [30, 200, 30]]
+
+
+def write_folder(root: Path, count: int = 12, rgb: bool = False, size=(24, 32)) -> Path:
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+            root / "images" / f"im{i:02d}.jpg"
+        )
+        mask = np.zeros(size, dtype=np.uint8)
+        mask[4:12, 6:20] = 1 + i % 2
+        mask[0, 0] = 255
+        if rgb:
+            colours = np.array([*PALETTE, [255, 255, 255]], dtype=np.uint8)
+            Image.fromarray(colours[np.where(mask == 255, 3, mask)]).save(root / "masks" / f"im{i:02d}.png")
+        else:
+            Image.fromarray(mask).save(root / "masks" / f"im{i:02d}.png")
+    return root
+
+
+def test_a_folder_with_class_names_is_a_dataset(tmp_path: Path) -> None:
+    splits = folder_splits(str(write_folder(tmp_path)), ["background", "a", "b"], size=(24, 32))
+    assert (len(splits.train), len(splits.val), len(splits.test)) == (10, 1, 1)
+    stems = {p[0].stem for split in (splits.train, splits.val, splits.test) for p in split.pairs}
+    assert len(stems) == 12  # a partition of the images
+    target = splits.train.target(0).numpy()
+    assert target[0, 0] == IGNORE_INDEX and set(np.unique(target)) <= {0, 1, 2, IGNORE_INDEX}
+    again = folder_splits(str(tmp_path), ["background", "a", "b"], size=(24, 32))
+    assert [p[0] for p in again.val.pairs] == [p[0] for p in splits.val.pairs]  # seeded
+
+
+def test_rgb_masks_with_a_palette(tmp_path: Path) -> None:
+    root = write_folder(tmp_path, rgb=True)
+    splits = folder_splits(
+        str(root), ["background", "a", "b"], palette=PALETTE, ignore_color=[255, 255, 255], size=(24, 32)
+    )
+    gray = folder_splits(str(write_folder(tmp_path / "gray")), ["background", "a", "b"], size=(24, 32))
+    np.testing.assert_array_equal(splits.train.target(3).numpy(), gray.train.target(3).numpy())
+    with pytest.raises(AlsegError, match=r"colours \[\(255, 255, 255\)\] that are not in dataset.palette"):
+        folder_splits(str(root), ["background", "a", "b"], palette=PALETTE, size=(24, 32)).train.target(0)
+
+
+def test_split_files_choose_the_splits(tmp_path: Path) -> None:
+    root = write_folder(tmp_path)
+    for name, stems in (("train", range(8)), ("val", range(8, 10)), ("test", range(10, 12))):
+        (root / f"{name}.txt").write_text("\n".join(f"im{i:02d}" for i in stems) + "\n")
+    files = {name: f"{name}.txt" for name in ("train", "val", "test")}
+    splits = folder_splits(str(root), ["background", "a", "b"], split_files=files, size=(24, 32))
+    assert [p[0].stem for p in splits.test.pairs] == ["im10", "im11"] and len(splits.train) == 8
+    (root / "val.txt").write_text("im08\nnope\n")
+    with pytest.raises(AlsegError, match=r"val.txt lists \['nope'\], which have no image and mask pair"):
+        folder_splits(str(root), ["background", "a", "b"], split_files=files)
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("mask_missing", "images have no mask in"),
+        ("image_missing", "masks have no image"),
+        ("bad_value", r"holds label values \[7\] outside the classes"),
+        ("bad_size", "an image and its label must have the same size"),
+        ("corrupt", "cannot decode"),
+    ],
+)
+def test_bad_folders_fail_with_one_line(tmp_path: Path, damage: str, message: str) -> None:
+    root = write_folder(tmp_path)
+    if damage == "mask_missing":
+        (root / "masks" / "im03.png").unlink()
+    elif damage == "image_missing":
+        (root / "images" / "im03.jpg").unlink()
+    elif damage == "bad_value":
+        Image.fromarray(np.full((24, 32), 7, dtype=np.uint8)).save(root / "masks" / "im00.png")
+    elif damage == "bad_size":
+        Image.fromarray(np.zeros((10, 10), dtype=np.uint8)).save(root / "masks" / "im00.png")
+    else:
+        (root / "images" / "im00.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(AlsegError, match=message) as error:
+        splits = folder_splits(str(root), ["background", "a", "b"], size=(24, 32))
+        for split in (splits.train, splits.val, splits.test):
+            for index in range(len(split)):
+                split.target(index)
+    assert "\n" not in str(error.value)
+
+
+def test_missing_root_and_bad_settings(tmp_path: Path) -> None:
+    with pytest.raises(AlsegError, match="does not exist; put images in"):
+        folder_splits(str(tmp_path / "absent"), ["a", "b"])
+    root = write_folder(tmp_path / "data", count=2)
+    with pytest.raises(AlsegError, match="too few for a train, a val and a test split"):
+        folder_splits(str(root), ["background", "a", "b"])
+    with pytest.raises(AlsegError, match=r"ignore_index=1 must be in \[3, 255\]"):
+        folder_splits(str(root), ["background", "a", "b"], ignore_index=1)
+
+
+def test_alseg_runs_on_a_folder_dataset(make_cfg, tmp_path: Path) -> None:
+    root = write_folder(tmp_path / "data", count=30, size=(32, 32))
+    cfg = make_cfg(
+        "dataset=folder", f"dataset.root={root}", "dataset.classes=[background,a,b]", "debug=tiny",
+        "regions=superpixels", "budget.cycles=1",
+    )  # fmt: skip
+    rows = Experiment(cfg, tmp_path / "run").run()
+    assert len(rows) == 2 and 7.9 < rows[1]["cost_images"] <= 8  # superpixels of 4 images' worth
