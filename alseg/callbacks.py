@@ -24,6 +24,7 @@ class CycleOutcome:
     metrics: dict[str, dict[str, Any]]
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     queried: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    train_steps: int = 0
 
     @property
     def acquisition_seconds(self) -> float:

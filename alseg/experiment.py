@@ -31,7 +31,7 @@ from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
 from alseg.labels import LabelState
-from alseg.model import SegmentationModule
+from alseg.model import SegmentationModule, check_network
 from alseg.oracle import Oracle
 from alseg.regions import Regions
 from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
@@ -114,6 +114,7 @@ class Experiment:
         kind: Regions = build(cfg.regions)
         self.regions = kind.maps(self.data.train)
         network = build(cfg.model.network, num_classes=self.data.num_classes)
+        check_network(network, self.data.num_classes, self.data.train.image_size)
         check_compatible(self.strategy, self.regions, network, str(cfg.scoring.mc_mode))
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
@@ -121,6 +122,7 @@ class Experiment:
             self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
         )
         self.clicks_counted_at = self.oracle.clicks_counted_at()
+        self._rows: list[Row] = []
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
             for split in cfg.evaluate_on
@@ -213,6 +215,7 @@ class Experiment:
             images = initial_images(len(self.data.train), self.budget.initial, self.seed)
             self.oracle.reveal_images(images, cycle=0)
             self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
+        self._rows = rows  # the cycles so far (TrainingLoss counts their steps)
         cycle = completed + 1
         while True:
             acquire = self.budget.should_acquire(cycle, self.ledger)
@@ -289,12 +292,21 @@ class Experiment:
         callback = ActiveLearningCallback(
             self.eval_loaders, self.data.num_classes, acquisition, per_image, auxiliary
         )
-        self._fit(module, self.state.training_images(), [callback], f"cycle_{cycle:03d}")
+        callbacks: list[pl.Callback] = [callback]
+        if hasattr(self.logger, "log_training_loss"):  # W&B: each step's loss, steps over all cycles
+            callbacks.append(TrainingLoss(self.logger, cycle, self._steps_before(cycle)))
+        steps = self._fit(module, self.state.training_images(), callbacks, f"cycle_{cycle:03d}")
         assert callback.outcome is not None
+        callback.outcome.train_steps = steps
         return callback.outcome, module
 
-    def _fit(self, module: SegmentationModule, images: np.ndarray, callbacks: list, name: str) -> None:
-        """Train `module` on the given training images (repeats allowed) with a fresh Trainer."""
+    def _steps_before(self, cycle: int) -> int:
+        """Optimizer steps of the cycles before `cycle` (from cycles.csv when resumed)."""
+        return sum(int(row.get("train_steps", 0)) for row in self._rows[:cycle])
+
+    def _fit(self, module: SegmentationModule, images: np.ndarray, callbacks: list, name: str) -> int:
+        """Train `module` on the given training images (repeats allowed) with a fresh Trainer;
+        the number of optimizer steps."""
         train_cfg = self.cfg.train
         loader = DataLoader(
             LabelledImages(self.data.train, self.oracle, images, self.augment),
@@ -320,6 +332,7 @@ class Experiment:
             default_root_dir=str(self.run_dir.root),
         )
         trainer.fit(module, loader)
+        return int(trainer.global_step)
 
     def _train_network(self, images: np.ndarray, cycle: int, member: int) -> nn.Module:
         """A fresh network trained on `images` (a member of the strategy's bootstrap ensemble,
@@ -336,7 +349,16 @@ class Experiment:
         if cycle > 0 and not fresh and not self.cfg.train.reinit:
             network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
         train = self.cfg.train
-        return SegmentationModule(network, train.lr, train.weight_decay, train.lr_schedule)
+        return SegmentationModule(
+            network,
+            train.lr,
+            train.weight_decay,
+            train.lr_schedule,
+            optimizer=build(train.optimizer) if train.get("optimizer") else None,
+            loss=build(train.loss) if train.get("loss") else None,
+            scheduler=build(train.scheduler) if train.get("scheduler") else None,
+            scheduler_interval=train.get("scheduler_interval", "step"),
+        )
 
     def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
@@ -346,9 +368,24 @@ class Experiment:
         for split, metrics in outcome.metrics.items():
             row.update(metric_columns(split, metrics, self.data.class_names))
         row["queried_units"] = len(outcome.queried)
+        row["train_steps"] = outcome.train_steps
         row.update({f"{phase}_seconds": round(took, 3) for phase, took in outcome.seconds.items()})
         row["acquisition_seconds"] = round(outcome.acquisition_seconds, 3)
         return row
+
+
+class TrainingLoss(pl.Callback):
+    """Sends each optimizer step's training loss to the run's logger, steps counted over all
+    cycles (`offset` steps came before this cycle)."""
+
+    def __init__(self, logger: Any, cycle: int, offset: int) -> None:
+        self.logger, self.cycle, self.offset = logger, cycle, offset
+
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        self.logger.log_training_loss(float(loss), self.offset + trainer.global_step, self.cycle)
 
 
 def metric_columns(split: str, metrics: dict[str, Any], class_names: tuple[str, ...]) -> Row:

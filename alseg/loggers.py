@@ -43,6 +43,11 @@ class FinishingWandbLogger(WandbLogger):
         super().log_metrics(metrics, step)
         self._cycles.append(dict(metrics))
 
+    def log_training_loss(self, loss: float, step: int, cycle: int) -> None:
+        """One optimizer step's training loss, on its own axis `train/step` (steps over all
+        cycles, counted from the run's start)."""
+        self.experiment.log({"train/loss": loss, "train/step": step, "train/cycle": cycle})
+
     def finalize(self, status: str) -> None:
         super().finalize(status)
         if self._experiment is None:
@@ -99,6 +104,8 @@ def wandb_logger(
     run.define_metric(x_axis)
     for prefix in ("val_*", "test_*", "labelled_fraction", "cost_*"):
         run.define_metric(prefix, step_metric=x_axis)
+    run.define_metric("train/step")
+    run.define_metric("train/*", step_metric="train/step")
     return logger
 
 

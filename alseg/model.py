@@ -6,7 +6,7 @@ import math
 import os
 import socket
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -257,6 +257,14 @@ def has_dropout(module: nn.Module) -> bool:
 SmpNetwork = Any
 """An smp segmentation model: `encoder`, `decoder` and `segmentation_head` sub-modules."""
 
+SMP_PARTS = ("encoder", "decoder", "segmentation_head")
+
+
+def has_smp_layout(network: nn.Module) -> bool:
+    """Whether the network has smp's parts, which descriptors and head-only MC committees use;
+    any other network maps images to logits and serves every other strategy."""
+    return all(hasattr(network, part) for part in SMP_PARTS)
+
 
 def encode(network: SmpNetwork, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
     """Encoder features (shallow to deep) and the decoder output of an smp network."""
@@ -302,6 +310,9 @@ def mc_dropout_chunks(
         raise AlsegError(f"scoring.mc_mode must be 'head' or 'full' (got {mode!r}).")
     if not has_dropout(network.segmentation_head if mode == "head" else network):
         raise AlsegError("MC dropout needs dropout layers: set model.network.head_dropout > 0 (e.g. 0.2).")
+    if mode == "full" and not has_smp_layout(network):  # a network of one's own: no features
+        with dropout_active(network):
+            return iter([torch.stack([network(images) for _ in range(passes)])]), []
     features, decoded = encode(network, images)
     if mode == "head":
         head = network.segmentation_head
@@ -376,33 +387,87 @@ LR_SCHEDULES = ("cosine", "constant")
 
 
 class SegmentationModule(pl.LightningModule):
-    """Trains a network with cross-entropy on labelled pixels; IGNORE_INDEX pixels add nothing."""
+    """Trains a network on labelled pixels; IGNORE_INDEX pixels add nothing.
+
+    `optimizer` builds the optimizer from the parameters and `loss` scores logits (B, C, H, W)
+    against targets (B, H, W) (Hydra `_partial_` configs: `train.optimizer`, `train.loss`).
+    `scheduler` builds a learning-rate scheduler from the optimizer, stepped every
+    `scheduler_interval` ("step" or "epoch"); without one, `schedule` "constant" keeps the
+    rate and "cosine" decays it to zero over the cycle's steps.
+    """
 
     def __init__(
-        self, network: nn.Module, lr: float, weight_decay: float, schedule: str = "constant"
+        self,
+        network: nn.Module,
+        lr: float,
+        weight_decay: float,
+        schedule: str = "constant",
+        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
+        loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+        scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
+        scheduler_interval: str = "step",
     ) -> None:
         super().__init__()
         if schedule not in LR_SCHEDULES:
             raise AlsegError(f"train.lr_schedule must be one of {list(LR_SCHEDULES)} (got {schedule!r}).")
+        if scheduler_interval not in ("step", "epoch"):
+            raise AlsegError(f"train.scheduler_interval must be step or epoch (got {scheduler_interval!r}).")
         self.network: SmpNetwork = network
         self.lr = lr
         self.weight_decay = weight_decay
         self.schedule = schedule
+        self.make_optimizer = optimizer
+        self.loss = loss or nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.make_scheduler = scheduler
+        self.scheduler_interval = scheduler_interval
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         images, targets = batch
-        loss = nn.functional.cross_entropy(self(images), targets, ignore_index=IGNORE_INDEX)
-        self.log("train/loss", loss, prog_bar=True, on_step=False, on_epoch=True, batch_size=len(images))
+        loss = self.loss(self(images), targets)
+        self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
         return loss
 
     def configure_optimizers(self) -> Any:
-        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.make_optimizer is not None:
+            optimizer = self.make_optimizer(self.parameters())
+        else:
+            optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.make_scheduler is not None:
+            scheduler = self.make_scheduler(optimizer)
+            return {
+                "optimizer": optimizer,
+                "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
+            }
         if self.schedule == "constant":
             return optimizer
         # Cosine decay to zero over the cycle's steps.
         steps = max(1, int(self.trainer.estimated_stepping_batches))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+        cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": cosine, "interval": "step"}}
+
+
+def check_network(network: nn.Module, num_classes: int, image_size: tuple[int, int]) -> None:
+    """The contract of a network, checked before anything trains: images (B, 3, H, W) in,
+    logits (B, num_classes, H, W) out. Fails in one line saying what came out instead."""
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.no_grad():
+            out = network(torch.zeros(2, 3, *image_size))
+    except Exception as error:
+        message = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise AlsegError(
+            f"the network failed on a batch of images (2, 3, {image_size[0]}, {image_size[1]}): {message}"
+        ) from None
+    finally:
+        network.train(was_training)
+    expected = (2, num_classes, *image_size)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
+        shown = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise AlsegError(
+            "the network must map images (B, 3, H, W) to logits (B, classes, H, W): for "
+            f"(2, 3, {image_size[0]}, {image_size[1]}) it gave {shown}, expected {expected}"
+        )

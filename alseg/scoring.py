@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from alseg.data.base import ImageSource
 from alseg.distributed import gather_max, gather_objects, gather_rows, gather_schema, shard
-from alseg.model import SmpNetwork, descriptors, encode, mc_dropout_chunks
+from alseg.model import SmpNetwork, descriptors, encode, has_smp_layout, mc_dropout_chunks
 from alseg.regions import RegionMaps
 from alseg.strategies.base import PoolScores, Prediction, Strategy
 
@@ -59,6 +59,10 @@ def predict(
     if strategy.mc_passes:
         chunks, features = mc_dropout_chunks(network, images, strategy.mc_passes, mc_mode)
         return _committee_predictions(images, indices, chunks), features
+    if not has_smp_layout(network):  # a network of one's own: logits only (checked at build)
+        if members:
+            return iter([Prediction(images, None, torch.stack([m(images) for m in members]), indices)]), []
+        return iter([Prediction(images, network(images), indices=indices)]), []
     features, decoded = encode(network, images)
     if members:
         committee = torch.stack([m(images) for m in members])

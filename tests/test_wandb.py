@@ -37,6 +37,12 @@ def test_offline_wandb_run_records_every_cycle(
     assert len(curve) == 1 and curve[0]["cycles._type"] == curve[0]["curve_table._type"] == "table-file"
     assert curve[0]["cycles.nrows"] == len(rows)
     assert (runs[0] / "files" / curve[0]["cycles.path"]).is_file()
+    # Every optimizer step's training loss, on one step axis over all cycles.
+    losses = [row for row in history if "train/loss" in row]
+    steps = [row["train/step"] for row in losses]
+    assert len(losses) == sum(int(row["train_steps"]) for row in rows) and steps == sorted(set(steps))
+    assert [row["train/cycle"] for row in losses] == sorted(row["train/cycle"] for row in losses)
+    assert all(row["train/loss"] > 0 for row in losses)
 
 
 def test_a_file_that_is_not_a_wandb_log_is_refused(tmp_path: Path) -> None:

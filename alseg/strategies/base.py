@@ -151,7 +151,9 @@ def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module
         raise AlsegError(
             f"strategy {strategy.name!r} queries regions: run it with regions=windows, grid or superpixels."
         )
-    layout = all(hasattr(network, part) for part in ("encoder", "decoder", "segmentation_head"))
+    from alseg.model import has_dropout, has_smp_layout
+
+    layout = has_smp_layout(network)
     if (strategy.needs_descriptors or (strategy.mc_passes and mc_mode == "head")) and not layout:
         what = "descriptors" if strategy.needs_descriptors else "an MC committee of the head"
         raise AlsegError(
@@ -159,8 +161,6 @@ def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module
             "segmentation_head sub-modules (every smp model and model=fcn8s do)."
         )
     if strategy.mc_passes:
-        from alseg.model import has_dropout
-
         part = network.get_submodule("segmentation_head") if mc_mode == "head" else network
         if not has_dropout(part):
             where = "before the segmentation head" if mc_mode == "head" else "in the network"
