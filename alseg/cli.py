@@ -36,6 +36,9 @@ def _run_task(cfg: DictConfig) -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        # Jobs of a parallel sweep write to one terminal: mark each line with its job.
+        prefix_console_lines(f"[job {hydra_cfg.job.num} {hydra_cfg.job.override_dirname}] ")
     if hydra_cfg.mode == RunMode.MULTIRUN and "group" in cfg.logger:
         # W&B: one group per sweep, each run named by its overrides, unless the config says otherwise.
         cfg.logger.group = cfg.logger.group or Path(hydra_cfg.sweep.dir).name
@@ -45,6 +48,16 @@ def _run_task(cfg: DictConfig) -> None:
     except AlsegError as error:
         log.error("error: %s", error)
         sys.exit(2)
+
+
+CONSOLE_FORMAT = "[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+
+
+def prefix_console_lines(prefix: str) -> None:
+    """Start every console log line with `prefix` (files keep the plain format)."""
+    for handler in logging.getLogger().handlers:
+        if type(handler) is logging.StreamHandler:
+            handler.setFormatter(logging.Formatter(prefix + CONSOLE_FORMAT))
 
 
 def run_command(overrides: list[str]) -> None:

@@ -38,7 +38,7 @@ def test_local_launcher_composes() -> None:
     assert launcher._target_.endswith("JoblibLauncher") and launcher.n_jobs == 2
 
 
-def sweep(tmp_path: Path, *launcher: str) -> list[str]:
+def sweep(tmp_path: Path, *launcher: str, output: list[str] | None = None) -> list[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}
     args = [
         "run",
@@ -53,6 +53,8 @@ def sweep(tmp_path: Path, *launcher: str) -> list[str]:
         [sys.executable, "-m", "alseg.cli", *args], env=env, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stderr[-3000:]
+    if output is not None:
+        output.append(result.stdout + result.stderr)
     return sorted(p.parent.name for p in tmp_path.glob("*/cycles.csv"))
 
 
@@ -61,5 +63,13 @@ def test_submitit_local_executor_runs_the_sweep(tmp_path: Path) -> None:
     assert len(runs) == 2 and all("seed=" in name for name in runs)
 
 
-def test_joblib_runs_the_sweep_in_parallel(tmp_path: Path) -> None:
-    assert len(sweep(tmp_path, "hydra/launcher=local")) == 2
+def test_joblib_runs_the_sweep_in_parallel_with_each_line_marked_by_its_job(tmp_path: Path) -> None:
+    output: list[str] = []
+    assert len(sweep(tmp_path, "hydra/launcher=local", output=output)) == 2
+    lines = [line for line in output[0].splitlines() if "[alseg]" in line]
+    for job, seed in ((0, 0), (1, 1)):
+        mine = [
+            line for line in lines if line.startswith(f"[job {job} budget.cycles=0,debug=tiny,seed={seed}] ")
+        ]
+        assert any("cycle 0 of 0" in line for line in mine), output[0][-2000:]
+    assert all(line.startswith("[job ") for line in lines)  # no unmarked alseg line
