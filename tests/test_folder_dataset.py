@@ -117,3 +117,27 @@ def test_alseg_runs_on_a_folder_dataset(make_cfg, tmp_path: Path) -> None:
     )  # fmt: skip
     rows = Experiment(cfg, tmp_path / "run").run()
     assert len(rows) == 2 and 7.9 < rows[1]["cost_images"] <= 8  # superpixels of 4 images' worth
+
+
+CAMVID = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "CamVid"
+
+
+@pytest.mark.skipif(not CAMVID.is_dir(), reason="../shared/data/CamVid is absent")
+def test_camvid_laid_out_as_a_folder_dataset_runs(make_cfg, tmp_path: Path) -> None:
+    """A user's layout of CamVid: images/ and masks/ (links to the files), void 11 ignored."""
+    root = tmp_path / "camvid_folder"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    for image in sorted((CAMVID / "train").glob("*.png"))[:30]:
+        (root / "images" / image.name).symlink_to(image)
+        (root / "masks" / image.name).symlink_to(CAMVID / "trainannot" / image.name)
+    classes = "[sky,building,pole,road,pavement,tree,sign_symbol,fence,car,pedestrian,bicyclist]"
+    cfg = make_cfg(
+        "dataset=folder", f"dataset.root={root}", f"dataset.classes={classes}",
+        "dataset.splits.ignore_index=11", "dataset.splits.size=[48,64]", "debug=tiny",
+        "dataset.splits.size=[48,64]", "budget.cycles=1",
+    )  # fmt: skip
+    experiment = Experiment(cfg, tmp_path / "run")
+    assert (len(experiment.data.train), len(experiment.data.val), len(experiment.data.test)) == (24, 3, 3)
+    rows = experiment.run()
+    assert len(rows) == 2 and rows[0]["clicks_counted_at"] == "360x480 (label maps)"
