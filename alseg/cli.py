@@ -86,6 +86,14 @@ def plot_command(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def label_command(args: argparse.Namespace) -> None:
+    from alseg.human import label_run
+
+    cost = label_run(Path(args.run_dir), Path(args.source))
+    spent = ", ".join(f"{value:g} {unit}" for unit, value in cost.items())
+    print(f"applied the answers to {args.run_dir}: {spent}; rerun the same `alseg run` command to continue")
+
+
 def report_command(args: argparse.Namespace) -> None:
     from alseg.report import load_runs, markdown, reference, summary, text_table
     from alseg.results import atomic_write_text, rows_to_csv
@@ -126,12 +134,22 @@ def main(argv: list[str] | None = None) -> None:
     report.add_argument(
         "-o", "--output", default="report", help="output prefix of the CSV and Markdown files"
     )
+    label = commands.add_parser(
+        "label", help="apply the answers to a run's pending query (oracle=human), then rerun the run"
+    )
+    label.add_argument("run_dir", help="the run directory holding queries/pending.json")
+    label.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        help="a Label Studio JSON export, or a folder of <task>.png masks",
+    )
     if argv and argv[0] == "run":
         run_command(argv[1:])
         return
     args = parser.parse_args(argv)
     try:
-        {"plot": plot_command, "report": report_command}[args.command](args)
+        {"plot": plot_command, "report": report_command, "label": label_command}[args.command](args)
     except AlsegError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(2)

@@ -30,6 +30,7 @@ from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
+from alseg.human import HumanOracle, pending_cycle, query_dir, write_query
 from alseg.labels import LabelState
 from alseg.model import SegmentationModule, check_network
 from alseg.oracle import Oracle
@@ -118,9 +119,18 @@ class Experiment:
         check_compatible(self.strategy, self.regions, network, str(cfg.scoring.mc_mode))
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
-        self.oracle = Oracle(
-            self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
-        )
+        self.human = cfg.get("oracle", "simulated") == "human"
+        if self.human:
+            if self.budget.unit == "clicks" or self.budget.annotation != "precise":
+                raise AlsegError(
+                    "oracle=human needs budget.unit images, pixels or regions and budget.annotation=precise: "
+                    "clicks are known only once the answers come back"
+                )
+            self.oracle: Oracle = HumanOracle(self.data.train, self.state, self.ledger, Path(root))
+        else:
+            self.oracle = Oracle(
+                self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
+            )
         self.clicks_counted_at = self.oracle.clicks_counted_at()
         self._rows: list[Row] = []
         self.eval_loaders = {
@@ -217,6 +227,9 @@ class Experiment:
             self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
         self._rows = rows  # the cycles so far (TrainingLoss counts their steps)
         cycle = completed + 1
+        if self.human and pending_cycle(self.run_dir.root) is not None:
+            self._awaiting_answers()
+            return rows
         while True:
             acquire = self.budget.should_acquire(cycle, self.ledger)
             trained_on = {f"cost_{unit}": self.ledger.spent[unit] for unit in COST_UNITS}
@@ -239,8 +252,39 @@ class Experiment:
             log.info("%s%s", self._cycle_of(cycle), _summary_line(rows[-1]))
             if not acquire or len(outcome.queried) == 0:
                 break
+            if self.human:
+                self._write_query(cycle + 1, outcome.queried, module)
+                self._awaiting_answers()
+                break
             cycle += 1
         return rows
+
+    def _write_query(self, cycle: int, units: np.ndarray, module: SegmentationModule) -> None:
+        """The human oracle's batch: images, regions and the model's predictions, to label."""
+        assert isinstance(self.oracle, HumanOracle)
+        self.oracle.pending.clear()
+        images = [self.data.train.image(int(image)) for image in units[:, 0]]
+        network = module.network.eval()
+        with torch.no_grad():
+            predictions = [
+                network(image[None].to(module.device)).argmax(dim=1)[0].cpu().numpy() for image in images
+            ]
+        pairs = [(int(i), int(r)) for i, r in units.tolist()]
+        if is_main():
+            write_query(
+                self.run_dir.root, cycle, pairs, images, predictions, self.state, self.data.class_names
+            )
+
+    def _awaiting_answers(self) -> None:
+        folder = query_dir(self.run_dir.root, pending_cycle(self.run_dir.root) or 0)
+        log.info(
+            "cycle %s's query awaits its labels: %s (tasks.json and labeling_config.xml for Label Studio, or "
+            "the PNGs of images/, regions/, predictions/); then run `alseg label %s --from EXPORT` and this "
+            "command again",
+            folder.name.removeprefix("cycle_").lstrip("0") or "0",
+            folder,
+            self.run_dir.root,
+        )
 
     def _cycle_of(self, cycle: int) -> str:
         """The prefix 'cycle k of N | ': cycles run from 0 (the initial set) to N, the last acquisition's."""

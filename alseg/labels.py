@@ -36,7 +36,7 @@ class LabelState:
         shape = (len(regions), regions.width)
         self.labelled_at = np.full(shape, NEVER, dtype=np.int32)
         self.clicks = np.full(shape, np.nan, dtype=np.float32)
-        self.dominant = np.full(shape, NO_CLASS, dtype=np.int16)
+        self.dominant: np.ndarray = np.full(shape, NO_CLASS, dtype=np.int16)
         self.pseudo: dict[int, np.ndarray] = {}
 
     @property

@@ -203,6 +203,15 @@ class RunDirectory:
             self.checkpoint(cycle - 2).unlink(missing_ok=True)
         self.write_rows(rows)
 
+    def update_state(self, cycle: int, state: LabelState, ledger: CostLedger) -> None:
+        """Replace a committed cycle's label state and ledger (answers applied after it)."""
+        state_file = self.state_file(cycle, "npz")
+        atomic_write(state_file, state.save)
+        record = self._record(cycle)
+        record["ledger"] = ledger.spent
+        record["checksums"]["state"] = file_digest(state_file)
+        atomic_write_text(self.state_file(cycle, "json"), json.dumps(record, indent=1))
+
     def restore(self, cycle: int, state: LabelState, ledger: CostLedger) -> list[Row]:
         """Load the committed state of `cycle` into `state` and `ledger`; return its rows."""
         record = self._record(cycle)

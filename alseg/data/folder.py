@@ -121,7 +121,7 @@ def folder_splits(
         raise AlsegError("dataset.classes must name the classes, e.g. [background, lesion]")
     pairs = _pairs(path, images, masks, image_suffix, mask_suffix)
     valid = {c: c for c in range(len(names))}
-    colours = None
+    colours: np.ndarray | None = None
     if palette is not None:
         colours = np.array([list(c) for c in palette], dtype=np.int64).reshape(-1, 3)
         if len(colours) != len(names):

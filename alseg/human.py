@@ -1,0 +1,356 @@
+"""A human annotator in the loop: the queried units go out as files, the answers come back.
+
+With `oracle=human` a run stops after each acquisition and writes the batch to label under
+`RUN_DIR/queries/cycle_<k>/`: per unit (a task) the image, the region's mask and the model's
+prediction restricted to the region (`images/`, `regions/`, `predictions/`, PNGs named by
+task), a Label Studio import (`tasks.json`, brush pre-annotations restricted to the region,
+and `labeling_config.xml` for the project), and `query.json` listing the tasks. `alseg label
+RUN_DIR --from EXPORT` reads the answers back, from a Label Studio JSON export (brush RLE,
+decoded with Label Studio's SDK, and polygons) or from a folder of mask PNGs named by task,
+checks them, pays the ledger and records them; the same `alseg run` command then continues.
+The initial set is labelled from the dataset's masks (the labelled images one starts with).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from alseg.budget import COST_UNITS, CostLedger
+from alseg.costs import label_map_outlines
+from alseg.data.base import IGNORE_INDEX, SegmentationDataset
+from alseg.errors import AlsegError
+from alseg.labels import LabelState
+from alseg.oracle import Oracle
+from alseg.results import atomic_write, atomic_write_text
+
+QUERIES = "queries"
+PENDING = "pending.json"
+ANSWERS = "answers"
+
+
+def query_dir(root: Path, cycle: int) -> Path:
+    return root / QUERIES / f"cycle_{cycle:03d}"
+
+
+def pending_cycle(root: Path) -> int | None:
+    """The cycle whose query awaits its answers, or None."""
+    path = root / QUERIES / PENDING
+    return int(json.loads(path.read_text())["cycle"]) if path.exists() else None
+
+
+class HumanOracle(Oracle):
+    """An oracle whose answers come from people: a query is recorded as pending, not labelled,
+    and training reads the answered label maps (`RUN_DIR/answers/`) for the units they
+    answered; the initial set comes from the dataset's masks."""
+
+    def __init__(self, pool: SegmentationDataset, state: LabelState, ledger: CostLedger, root: Path) -> None:
+        super().__init__(pool, state, ledger)
+        self.root = root
+        self.pending: list[tuple[int, int]] = []
+        self._answers: dict[int, np.ndarray] | None = None
+
+    def unit_cost(self, image: int, region: int) -> dict[str, float]:
+        """The cost known before labelling: area and one region; clicks once answered."""
+        inside = self.state.regions[image].mask(np.array([region]))
+        new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
+        height, width = self.state.image_size
+        return {
+            "images": new_pixels / (height * width),
+            "pixels": float(new_pixels),
+            "regions": 1.0,
+            "clicks": 0.0,
+        }
+
+    def label(
+        self, image: int, region: int, cycle: int, cost: dict[str, float] | None = None
+    ) -> dict[str, float]:
+        """Queue the unit for the annotator; nothing is paid or labelled until it is answered."""
+        self.pending.append((image, region))
+        return cost or self.unit_cost(image, region)
+
+    def answered(self) -> dict[int, np.ndarray]:
+        """Label maps (H, W) per image from every applied answer (IGNORE_INDEX elsewhere)."""
+        if self._answers is None:
+            self._answers = {}
+            for path in sorted((self.root / ANSWERS).glob("cycle_*.npz")):
+                with np.load(path) as saved:
+                    for image, answer in zip(saved["images"].tolist(), saved["maps"], strict=True):
+                        known = self._answers.setdefault(image, np.full(answer.shape, IGNORE_INDEX, np.uint8))
+                        known[answer != IGNORE_INDEX] = answer[answer != IGNORE_INDEX]
+        return self._answers
+
+    def training_target(self, image: int) -> torch.Tensor:
+        target = super().training_target(image)
+        if image in self.answered():
+            answer = torch.from_numpy(self.answered()[image]).long()
+            target = torch.where(answer != IGNORE_INDEX, answer, target)
+        return target
+
+    def wrong_label_share(self) -> float:
+        return 0.0  # the truth of human answers is not known
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    atomic_write(path, lambda handle: handle.write(data))
+
+
+def labeling_config(class_names: tuple[str, ...]) -> str:
+    """The Label Studio project config: brush and polygon labels of the classes on the image."""
+    labels = "".join(f'<Label value="{name}"/>' for name in class_names)
+    return (
+        '<View><Image name="image" value="$image" zoom="true"/>'
+        f'<BrushLabels name="brush" toName="image">{labels}</BrushLabels>'
+        f'<PolygonLabels name="polygon" toName="image">{labels}</PolygonLabels></View>'
+    )
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def brush_results(label_map: np.ndarray, class_names: tuple[str, ...]) -> list[dict[str, Any]]:
+    """A label map (H, W) as Label Studio brush results, one per class present (RLE by the SDK)."""
+    from label_studio_sdk.converter.brush import mask2rle
+
+    height, width = label_map.shape
+    results = []
+    for cls in np.unique(label_map).tolist():
+        if cls == IGNORE_INDEX:
+            continue
+        rle = mask2rle(np.where(label_map == cls, 255, 0).astype(np.uint8))
+        results.append(
+            {
+                "from_name": "brush", "to_name": "image", "type": "brushlabels",
+                "original_width": width, "original_height": height, "image_rotation": 0,
+                "value": {"format": "rle", "rle": rle, "brushlabels": [class_names[cls]]},
+            }
+        )  # fmt: skip
+    return results
+
+
+def write_query(
+    root: Path,
+    cycle: int,
+    units: list[tuple[int, int]],
+    images: list[torch.Tensor],
+    predictions: list[np.ndarray],
+    state: LabelState,
+    class_names: tuple[str, ...],
+) -> Path:
+    """Write the batch to label (see the module docstring) and mark it pending; its folder."""
+    folder = query_dir(root, cycle)
+    for sub in ("images", "regions", "predictions"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    tasks, listed = [], []
+    for number, ((image, region), pixels, predicted) in enumerate(
+        zip(units, images, predictions, strict=True)
+    ):
+        task = f"t{number:04d}"
+        rgb = (pixels.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
+        inside = state.regions[image].mask(np.array([region]))
+        restricted = np.where(inside, predicted, IGNORE_INDEX).astype(np.uint8)
+        files = {
+            "images": _png(rgb),
+            "regions": _png(inside.astype(np.uint8) * 255),
+            "predictions": _png(restricted),
+        }
+        for sub, data in files.items():
+            _write_bytes(folder / sub / f"{task}.png", data)
+        box = [int(v) for v in state.regions[image].boxes[region]]
+        listed.append({"task": task, "image": image, "region": region, "box": box})
+        url = "data:image/png;base64," + base64.b64encode(files["images"]).decode()
+        tasks.append(
+            {
+                "data": {"image": url, "task": task, "pool_image": image, "region": region, "box": box},
+                "predictions": [
+                    {"model_version": f"cycle_{cycle:03d}", "result": brush_results(restricted, class_names)}
+                ],
+            }
+        )
+    query = {"cycle": cycle, "classes": list(class_names), "size": list(state.image_size), "units": listed}
+    atomic_write_text(folder / "query.json", json.dumps(query, indent=1))
+    atomic_write_text(folder / "tasks.json", json.dumps(tasks))
+    atomic_write_text(folder / "labeling_config.xml", labeling_config(class_names) + "\n")
+    atomic_write_text(root / QUERIES / PENDING, json.dumps({"cycle": cycle}) + "\n")
+    return folder
+
+
+@dataclass
+class Answer:
+    """One task's answer: its label map (H, W; IGNORE_INDEX where unpainted) and, when drawn
+    as polygons, the clicks they took."""
+
+    label_map: np.ndarray
+    polygon_clicks: int | None
+
+
+def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
+    """Answers from a Label Studio JSON export: brush RLE (decoded by the SDK) and polygons
+    (points in percent of the image), painted in the order drawn; the latest annotation of a
+    task counts."""
+    from label_studio_sdk.converter.brush import decode_rle
+
+    names = {name: cls for cls, name in enumerate(query["classes"])}
+    height, width = query["size"]
+    answers: dict[str, Answer] = {}
+    for task in json.loads(export.read_text()):
+        key = task.get("data", {}).get("task")
+        annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
+        if key is None or not annotations:
+            continue
+        label_map = np.full((height, width), IGNORE_INDEX, dtype=np.uint8)
+        clicks = 0
+        polygons_only = True
+        for result in annotations[-1].get("result", []):
+            value, kind = result.get("value", {}), result.get("type", "")
+            labels = value.get("brushlabels") or value.get("polygonlabels") or []
+            if len(labels) != 1 or labels[0] not in names:
+                raise AlsegError(
+                    f"{export}: task {key} has labels {labels}; each answer names one of {query['classes']}"
+                )
+            if (result.get("original_height"), result.get("original_width")) not in (
+                (height, width),
+                (None, None),
+            ):
+                raise AlsegError(
+                    f"{export}: task {key} was drawn on a {result.get('original_width')}x"
+                    f"{result.get('original_height')} image; the query's images are {width}x{height}"
+                )
+            if kind == "brushlabels":
+                polygons_only = False
+                mask = np.reshape(decode_rle(value["rle"]), (height, width, 4))[:, :, 3] > 127
+                label_map[mask] = names[labels[0]]
+            elif kind == "polygonlabels":
+                points = [(x / 100 * width, y / 100 * height) for x, y in value["points"]]
+                canvas = Image.new("L", (width, height), 0)
+                ImageDraw.Draw(canvas).polygon(points, fill=1)
+                label_map[np.asarray(canvas, dtype=bool)] = names[labels[0]]
+                clicks += len(points)
+        answers[key] = Answer(label_map, clicks if polygons_only else None)
+    return answers
+
+
+def read_mask_folder(folder: Path, query: dict) -> dict[str, Answer]:
+    """Answers as mask PNGs named by task (class indices, 255 unlabelled)."""
+    answers = {}
+    for unit in query["units"]:
+        path = folder / f"{unit['task']}.png"
+        if path.exists():
+            with Image.open(path) as mask:
+                answers[unit["task"]] = Answer(np.asarray(mask.convert("L")).copy(), None)
+    return answers
+
+
+def checked_answers(
+    answers: dict[str, Answer], query: dict, source: Path, state: LabelState, fill: int | None
+) -> list[np.ndarray]:
+    """Each task's answer restricted to its region, checked: every task answered, known
+    classes, the query's size, the region covered (unpainted pixels take the `fill` class, the
+    dataset's background, when it has one). One error, and nothing applied, otherwise."""
+    missing = [unit["task"] for unit in query["units"] if unit["task"] not in answers]
+    if missing:
+        raise AlsegError(
+            f"{source} answers no task {missing[:5]} ({len(missing)} of {len(query['units'])}); "
+            "label them all"
+        )
+    classes, restricted = len(query["classes"]), []
+    for unit in query["units"]:
+        answer = answers[unit["task"]].label_map
+        if answer.shape != tuple(query["size"]):
+            raise AlsegError(
+                f"{source}: task {unit['task']} is {answer.shape[1]}x{answer.shape[0]}, not "
+                f"{query['size'][1]}x{query['size'][0]}"
+            )
+        inside = state.regions[unit["image"]].mask(np.array([unit["region"]]))
+        values = answer[inside]
+        bad = sorted(set(np.unique(values).tolist()) - set(range(classes)) - {IGNORE_INDEX})
+        if bad:
+            raise AlsegError(
+                f"{source}: task {unit['task']} holds values {bad}; classes are 0..{classes - 1}"
+            )
+        if (values == IGNORE_INDEX).any():
+            if fill is None:
+                unlabelled = int((values == IGNORE_INDEX).sum())
+                raise AlsegError(
+                    f"{source}: task {unit['task']} leaves {unlabelled} pixels of its region unlabelled; "
+                    "label the whole region"
+                )
+            answer = np.where(inside & (answer == IGNORE_INDEX), fill, answer)
+        restricted.append(np.where(inside, answer, IGNORE_INDEX).astype(np.uint8))
+    return restricted
+
+
+def apply_answers(
+    oracle: HumanOracle,
+    query: dict,
+    maps: list[np.ndarray],
+    answers: dict[str, Answer],
+    skip: tuple[int, ...],
+) -> dict[str, float]:
+    """Label the query's units with the answers, pay the ledger (clicks: the polygons' vertices
+    where drawn as polygons, else the contour estimate of the answer within its region) and
+    store them under RUN_DIR/answers/. Returns what the query cost."""
+    total = dict.fromkeys(COST_UNITS, 0.0)
+    cycle = int(query["cycle"])
+    for unit, answer in zip(query["units"], maps, strict=True):
+        image, region = int(unit["image"]), int(unit["region"])
+        cost = oracle.unit_cost(image, region)
+        drawn = answers[unit["task"]].polygon_clicks
+        cost["clicks"] = (
+            float(drawn)
+            if drawn is not None
+            else float(sum(len(v) for _, v in label_map_outlines(answer, (*skip, IGNORE_INDEX))))
+        )
+        oracle.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
+        oracle.ledger.charge(cost)
+        for key in COST_UNITS:
+            total[key] += cost[key]
+    images = np.array([unit["image"] for unit in query["units"]], dtype=np.int64)
+    (oracle.root / ANSWERS).mkdir(parents=True, exist_ok=True)
+    atomic_write(
+        oracle.root / ANSWERS / f"cycle_{cycle:03d}.npz",
+        lambda handle: np.savez(handle, images=images, maps=np.stack(maps)),
+    )
+    return total
+
+
+def label_run(root: Path, source: Path) -> dict[str, float]:
+    """`alseg label ROOT --from SOURCE`: apply the answers to the run's pending query; what
+    the query cost. Nothing is applied unless every answer passes the checks."""
+    from omegaconf import DictConfig, OmegaConf
+
+    from alseg.experiment import Experiment
+
+    cycle = pending_cycle(root)
+    if cycle is None:
+        raise AlsegError(f"no query awaits labels in {root}; run it with oracle=human first")
+    if not source.exists():
+        raise AlsegError(f"{source} does not exist; give a Label Studio JSON export or a folder of mask PNGs")
+    query = json.loads((query_dir(root, cycle) / "query.json").read_text())
+    cfg = OmegaConf.load(root / "config.yaml")
+    assert isinstance(cfg, DictConfig)
+    experiment = Experiment(cfg, root)
+    assert isinstance(experiment.oracle, HumanOracle)
+    completed = experiment.run_dir.last_completed_cycle()
+    experiment.run_dir.restore(completed, experiment.state, experiment.ledger)
+    answers = read_mask_folder(source, query) if source.is_dir() else read_label_studio(source, query)
+    background = experiment.data.train.unannotated_classes
+    fill = background[0] if background else None
+    maps = checked_answers(answers, query, source, experiment.state, fill)
+    cost = apply_answers(experiment.oracle, query, maps, answers, background)
+    experiment.run_dir.update_state(completed, experiment.state, experiment.ledger)
+    record = {"source": str(source), "cost": cost}
+    atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")
+    (root / QUERIES / PENDING).unlink()
+    return cost

@@ -1,0 +1,139 @@
+"""oracle=human: the query goes out as files, the answers come back, and the run continues
+exactly as the simulated one when the answers are the ground truth."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from alseg.data.base import IGNORE_INDEX
+from alseg.errors import AlsegError
+from alseg.experiment import Experiment
+from alseg.human import brush_results, label_run, pending_cycle, query_dir
+
+RUN = ("debug=tiny", "strategy=entropy", "budget.cycles=2")
+SAME = (
+    "cost_images",
+    "cost_pixels",
+    "cost_regions",
+    "labelled_fraction",
+    "queried_units",
+    "test_miou",
+    "val_miou",
+)
+
+
+def truth_of(experiment: Experiment, unit: dict) -> np.ndarray:
+    """What a careful annotator paints: the ground truth of the unit's region."""
+    inside = experiment.state.regions[unit["image"]].mask(np.array([unit["region"]]))
+    truth = experiment.data.train.target(unit["image"]).numpy()
+    return np.where(inside, truth, IGNORE_INDEX).astype(np.uint8)
+
+
+def label_studio_export(experiment: Experiment, folder: Path) -> Path:
+    """The query's tasks, answered from the ground truth, as Label Studio exports them."""
+    query = json.loads((folder / "query.json").read_text())
+    tasks = json.loads((folder / "tasks.json").read_text())
+    names = experiment.data.class_names
+    export = [
+        {
+            "id": 100 + n,
+            "data": task["data"],
+            "annotations": [{"id": n, "result": brush_results(truth_of(experiment, unit), names)}],
+        }
+        for n, (task, unit) in enumerate(zip(tasks, query["units"], strict=True))
+    ]
+    path = folder.parent / f"{folder.name}_export.json"
+    path.write_text(json.dumps(export))
+    return path
+
+
+def mask_folder(experiment: Experiment, folder: Path) -> Path:
+    query = json.loads((folder / "query.json").read_text())
+    out = folder.parent / f"{folder.name}_masks"
+    out.mkdir()
+    for unit in query["units"]:
+        Image.fromarray(truth_of(experiment, unit)).save(out / f"{unit['task']}.png")
+    return out
+
+
+def comparable(rows: list[dict]) -> list[dict]:
+    return [{key: row[key] for key in SAME} for row in rows]
+
+
+@pytest.mark.parametrize("answers", ["label_studio", "mask_folder"])
+def test_answers_from_the_ground_truth_give_the_simulated_run(make_cfg, tmp_path, answers: str) -> None:
+    simulated = Experiment(make_cfg(*RUN), tmp_path / "simulated").run()
+    root = tmp_path / "human"
+    cfg = make_cfg(*RUN, "oracle=human")
+    for cycle in (1, 2):
+        rows = Experiment(cfg, root).run()
+        assert len(rows) == cycle and pending_cycle(root) == cycle
+        assert Experiment(cfg, root).run() == rows  # rerun before labelling: it waits, trains nothing
+        folder = query_dir(root, cycle)
+        assert {p.name for p in folder.iterdir()} >= {
+            "images",
+            "regions",
+            "predictions",
+            "tasks.json",
+            "query.json",
+        }
+        query = json.loads((folder / "query.json").read_text())
+        assert len(query["units"]) == rows[-1]["queried_units"] == 4
+        reader = Experiment(cfg, root)
+        source = (
+            label_studio_export(reader, folder) if answers == "label_studio" else mask_folder(reader, folder)
+        )
+        cost = label_run(root, source)
+        assert cost["images"] == 4 and cost["clicks"] > 0 and pending_cycle(root) is None
+    rows = Experiment(cfg, root).run()
+    assert comparable(rows) == comparable(simulated)
+    assert rows[0]["cost_clicks"] == simulated[0]["cost_clicks"]  # the initial set, from the dataset
+
+
+def test_the_query_holds_images_regions_and_predictions_for_label_studio(make_cfg, tmp_path) -> None:
+    root = tmp_path / "run"
+    cfg = make_cfg(*RUN, "oracle=human", "regions=superpixels", "budget.unit=regions", "budget.per_cycle=5")
+    Experiment(cfg, root).run()
+    folder = query_dir(root, 1)
+    query = json.loads((folder / "query.json").read_text())
+    tasks = json.loads((folder / "tasks.json").read_text())
+    assert len(query["units"]) == len(tasks) == 5
+    for unit, task in zip(query["units"], tasks, strict=True):
+        region = np.asarray(Image.open(folder / "regions" / f"{unit['task']}.png")) > 0
+        prediction = np.asarray(Image.open(folder / "predictions" / f"{unit['task']}.png"))
+        assert region.any() and not region.all()  # a superpixel, not the image
+        assert (prediction[~region] == IGNORE_INDEX).all() and (prediction[region] != IGNORE_INDEX).all()
+        assert task["data"]["image"].startswith("data:image/png;base64,")
+        assert task["data"]["task"] == unit["task"] and task["predictions"][0]["result"]
+    assert "<BrushLabels" in (folder / "labeling_config.xml").read_text()
+
+
+def test_bad_answers_stop_with_one_line_and_apply_nothing(make_cfg, tmp_path) -> None:
+    root = tmp_path / "run"
+    cfg = make_cfg(*RUN, "oracle=human")
+    Experiment(cfg, root).run()
+    folder = query_dir(root, 1)
+    state_before = (root / "state" / "cycle_000.npz").read_bytes()
+    masks = mask_folder(Experiment(cfg, root), folder)
+    first = sorted(masks.iterdir())[0]
+    Image.fromarray(np.full((32, 32), 9, dtype=np.uint8)).save(first)
+    with pytest.raises(AlsegError, match=r"holds values \[9\]; classes are 0..5") as error:
+        label_run(root, masks)
+    assert "\n" not in str(error.value)
+    first.unlink()
+    with pytest.raises(AlsegError, match="answers no task"):
+        label_run(root, masks)
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(first)
+    with pytest.raises(AlsegError, match="is 16x16, not 32x32"):
+        label_run(root, masks)
+    assert (root / "state" / "cycle_000.npz").read_bytes() == state_before and pending_cycle(root) == 1
+
+
+def test_human_oracle_refuses_click_budgets(make_cfg, tmp_path) -> None:
+    with pytest.raises(AlsegError, match=r"oracle=human needs budget\.unit images, pixels or regions"):
+        Experiment(make_cfg(*RUN, "oracle=human", "strategy=cereals"), tmp_path)
