@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-all lint format typecheck bench clean
+.PHONY: help setup run test test-all lint format typecheck bench clean label-studio
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,6 +27,10 @@ test: $(STAMP)  ## run the test suite (slow tests excluded)
 
 test-all: $(STAMP)  ## run every test, slow ones included
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+label-studio:  ## install the Label Studio server in .venv-labelstudio (labelling sessions, its end-to-end test)
+	test -x .venv-labelstudio/bin/label-studio || \
+	  ($(PYTHON) -m venv .venv-labelstudio && .venv-labelstudio/bin/pip install --quiet label-studio)
 
 lint: $(STAMP)  ## ruff lint and format check
 	$(BIN)/ruff check alseg tests scripts

@@ -30,7 +30,7 @@ from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
-from alseg.human import HumanOracle, pending_cycle, query_dir, write_query
+from alseg.human import ANSWERS, HumanOracle, pending_cycle, query_dir, write_query
 from alseg.labels import LabelState
 from alseg.model import SegmentationModule, check_network
 from alseg.oracle import Oracle
@@ -43,6 +43,8 @@ log = logging.getLogger("alseg")
 
 SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
 SUMMARY_METRICS = ["miou", "dice"]
+RESUMABLE_CHANGES = {"oracle"}
+"""Config keys a run may change when resumed: who answers the next queries."""
 
 
 class LabelledImages(Dataset):
@@ -127,6 +129,8 @@ class Experiment:
                     "clicks are known only once the answers come back"
                 )
             self.oracle: Oracle = HumanOracle(self.data.train, self.state, self.ledger, Path(root))
+        elif (Path(root) / ANSWERS).is_dir():  # people answered earlier cycles: train on their answers
+            self.oracle = HumanOracle(self.data.train, self.state, self.ledger, Path(root), asks_people=False)
         else:
             self.oracle = Oracle(
                 self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
@@ -227,7 +231,7 @@ class Experiment:
             self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
         self._rows = rows  # the cycles so far (TrainingLoss counts their steps)
         cycle = completed + 1
-        if self.human and pending_cycle(self.run_dir.root) is not None:
+        if pending_cycle(self.run_dir.root) is not None:
             self._awaiting_answers()
             return rows
         while True:
@@ -295,11 +299,14 @@ class Experiment:
         saved = self.run_dir.root / "config.yaml"
         text = OmegaConf.to_yaml(self.cfg, resolve=True)
         same = saved.exists() and saved.read_text() == text
+        keys: list[str] = []
         if not same and self.run_dir.last_completed_cycle() >= 0:
             old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
             new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
             absent = "(absent)"
             keys = sorted(k for k in old.keys() | new.keys() if old.get(k, absent) != new.get(k, absent))
+            keys = [k for k in keys if k not in RESUMABLE_CHANGES]
+        if not same and self.run_dir.last_completed_cycle() >= 0 and keys:
             changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
             raise AlsegError(
                 f"{self.run_dir.root} holds a run with a different config ({saved}; {changes}); resume "

@@ -50,16 +50,28 @@ def pending_cycle(root: Path) -> int | None:
 class HumanOracle(Oracle):
     """An oracle whose answers come from people: a query is recorded as pending, not labelled,
     and training reads the answered label maps (`RUN_DIR/answers/`) for the units they
-    answered; the initial set comes from the dataset's masks."""
+    answered; the initial set comes from the dataset's masks. With `asks_people` False (a run
+    resumed with the simulated oracle) new queries are answered from the dataset, while the
+    earlier answers still train."""
 
-    def __init__(self, pool: SegmentationDataset, state: LabelState, ledger: CostLedger, root: Path) -> None:
+    def __init__(
+        self,
+        pool: SegmentationDataset,
+        state: LabelState,
+        ledger: CostLedger,
+        root: Path,
+        asks_people: bool = True,
+    ) -> None:
         super().__init__(pool, state, ledger)
         self.root = root
+        self.asks_people = asks_people
         self.pending: list[tuple[int, int]] = []
         self._answers: dict[int, np.ndarray] | None = None
 
     def unit_cost(self, image: int, region: int) -> dict[str, float]:
         """The cost known before labelling: area and one region; clicks once answered."""
+        if not self.asks_people:
+            return super().unit_cost(image, region)
         inside = self.state.regions[image].mask(np.array([region]))
         new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
         height, width = self.state.image_size
@@ -74,6 +86,8 @@ class HumanOracle(Oracle):
         self, image: int, region: int, cycle: int, cost: dict[str, float] | None = None
     ) -> dict[str, float]:
         """Queue the unit for the annotator; nothing is paid or labelled until it is answered."""
+        if not self.asks_people:
+            return super().label(image, region, cycle, cost)
         self.pending.append((image, region))
         return cost or self.unit_cost(image, region)
 
@@ -96,7 +110,7 @@ class HumanOracle(Oracle):
         return target
 
     def wrong_label_share(self) -> float:
-        return 0.0  # the truth of human answers is not known
+        return 0.0  # the truth of human answers is not known; precise simulated labels are exact
 
 
 def _write_bytes(path: Path, data: bytes) -> None:

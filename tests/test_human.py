@@ -137,3 +137,16 @@ def test_bad_answers_stop_with_one_line_and_apply_nothing(make_cfg, tmp_path) ->
 def test_human_oracle_refuses_click_budgets(make_cfg, tmp_path) -> None:
     with pytest.raises(AlsegError, match=r"oracle=human needs budget\.unit images, pixels or regions"):
         Experiment(make_cfg(*RUN, "oracle=human", "strategy=cereals"), tmp_path)
+
+
+def test_human_and_simulated_cycles_mix(make_cfg, tmp_path) -> None:
+    """People answer cycle 1's query; the run then continues with the simulated oracle and
+    still trains on their answers: the same curve as a simulated run throughout."""
+    simulated = Experiment(make_cfg(*RUN), tmp_path / "simulated").run()
+    root = tmp_path / "mixed"
+    cfg = make_cfg(*RUN, "oracle=human")
+    Experiment(cfg, root).run()
+    label_run(root, mask_folder(Experiment(cfg, root), query_dir(root, 1)))
+    rows = Experiment(make_cfg(*RUN, "oracle=simulated"), root).run()
+    assert comparable(rows) == comparable(simulated) and pending_cycle(root) is None
+    assert (root / "answers" / "cycle_001.npz").exists() and not (root / "queries" / "cycle_002").exists()
