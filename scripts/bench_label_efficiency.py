@@ -3,7 +3,9 @@
 Runs the CamVid CPU protocol (`experiment=camvid_cpu`) for each strategy and seed, one run
 per process, plus one full-supervision reference run; then prints the `alseg report` table
 and writes the report and plot. Finished runs are skipped and interrupted ones resume, so
-the script can run in the background and be restarted:
+the script can run in the background and be restarted. Finished runs' results (cycles.csv,
+config.yaml) are copied to bench/runs/<name of --out>/, which is committed: a new checkout
+skips them and the report reads them from there:
 
     nohup python scripts/bench_label_efficiency.py --root ../shared/data/CamVid &
 
@@ -32,9 +34,22 @@ WALL_FILE = "wall_seconds.txt"
 FULL_SUPERVISION = ["strategy=random", "budget.initial=1.0", "budget.cycles=0", "train.epochs=40"]
 
 
+ARCHIVED = ("cycles.csv", "config.yaml", "overrides.yaml", WALL_FILE)
+"""What a finished run keeps in git (bench/runs/<out>/<run>/): all the report needs."""
+
+
 def finished(run_dir: Path, cycles: int) -> bool:
     csv = run_dir / "cycles.csv"
     return csv.exists() and len(read_rows(csv)) == cycles + 1
+
+
+def archive(run_dir: Path, archive_dir: Path) -> None:
+    """Copy a finished run's results into the archive, so later checkouts need not rerun it."""
+    target = archive_dir / run_dir.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ARCHIVED:
+        if (run_dir / name).exists():
+            atomic_write_text(target / name, (run_dir / name).read_text())
 
 
 def wall_seconds(run_dir: Path) -> float:
@@ -71,6 +86,11 @@ def main() -> None:
         help="runs folder; its name names the JSON under bench/results",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument(
+        "--archive",
+        default=None,
+        help="finished runs' results are kept (and found) here; default bench/runs/<name of --out>",
+    )
     parser.add_argument("--no-reference", action="store_true", help="skip the full-supervision run")
     parser.add_argument("--docs", help="also write report and plot under this folder (e.g. docs)")
     args = parser.parse_args()
@@ -91,14 +111,19 @@ def main() -> None:
         for strategy in args.strategies.split(",")
         for seed in args.seeds.split(",")
     ]
+    archive_dir = Path(args.archive) if args.archive else HERE.parent / "bench" / "runs" / out.name
     for run_dir, cycles, overrides in planned:
         print(f"{run_dir.name}: ", end="", flush=True)
+        if finished(archive_dir / run_dir.name, cycles):
+            print("archived before", flush=True)
+            continue
         took = run_once(run_dir, common + overrides, cycles, args.threads)
+        archive(run_dir, archive_dir)
         print("done before" if took is None else f"{took:.0f} s", flush=True)
-    timings = [{"run": run_dir.name, "wall_s": wall_seconds(run_dir)} for run_dir, _, _ in planned]
+    timings = [{"run": d.name, "wall_s": wall_seconds(archive_dir / d.name)} for d, _, _ in planned]
     print(f"\nwall seconds per run (all its processes):\n{text_table(timings)}")
 
-    runs = load_runs([out])
+    runs = load_runs([archive_dir])
     tables = {}
     for cost in ("images", "pixels", "clicks"):
         rows = summary(runs, cost, "miou")
