@@ -134,7 +134,7 @@ def test_camvid_laid_out_as_a_folder_dataset_runs(make_cfg, tmp_path: Path) -> N
     classes = "[sky,building,pole,road,pavement,tree,sign_symbol,fence,car,pedestrian,bicyclist]"
     cfg = make_cfg(
         "dataset=folder", f"dataset.root={root}", f"dataset.classes={classes}",
-        "dataset.splits.ignore_index=11", "dataset.splits.size=[48,64]", "debug=tiny",
+        "dataset.ignore_index=11", "debug=tiny",
         "dataset.splits.size=[48,64]", "budget.cycles=1",
     )  # fmt: skip
     experiment = Experiment(cfg, tmp_path / "run")
