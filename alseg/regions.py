@@ -192,7 +192,8 @@ class SegmentMap(RegionMap):
     def overlap(self) -> np.ndarray:
         return np.eye(self._count)  # a partition: regions never overlap
 
-    def _region_shapes(self) -> list:
+    @cached_property
+    def shapes(self) -> list:
         """Each region's outline at the map's resolution: its exact pixel outline (holes cut
         out) simplified with Douglas-Peucker at the estimator's tolerance, corners on pixel
         edges, as an annotator would trace it."""
@@ -207,11 +208,6 @@ class SegmentMap(RegionMap):
             shape = shapely.union_all(runs)
             shapes.append(shapely.simplify(shape, CONTOUR_TOLERANCE, preserve_topology=True))
         return shapes
-
-    @cached_property
-    def shapes(self) -> list:
-        """`_region_shapes`, computed once."""
-        return self._region_shapes()
 
     def clicks(self, annotation: Annotation, regions: np.ndarray) -> np.ndarray:
         """Polygons are clipped to each region's outline (shapely); a label map is restricted
