@@ -227,10 +227,30 @@ def _hashable(value: Any) -> Any:
     return tuple(value) if isinstance(value, list) else value
 
 
+def annotation(run: Run) -> str:
+    """How the run's units were answered: precise (the default) or dominant."""
+    return str(run.config.get("budget.annotation", "precise"))
+
+
 def reference(runs: list[Run], metric: str) -> float | None:
-    """The full-supervision metric (mean over such runs), or None when there is none."""
-    values = [run.curve("images", metric)[1][-1] for run in runs if run.is_full_supervision]
+    """The full-supervision metric with precise labels (mean over such runs), or None. Runs
+    trained on every unit with dominant-class labels are ceilings of that annotation, not
+    the reference (see `ceilings`)."""
+    values = [
+        run.curve("images", metric)[1][-1]
+        for run in runs
+        if run.is_full_supervision and annotation(run) == "precise"
+    ]
     return float(np.mean(values)) if values else None
+
+
+def ceilings(runs: list[Run], metric: str) -> dict[str, float]:
+    """The metric of full supervision with each other annotation (mean over its runs)."""
+    found: dict[str, list[float]] = defaultdict(list)
+    for run in runs:
+        if run.is_full_supervision and annotation(run) != "precise":
+            found[annotation(run)].append(run.curve("images", metric)[1][-1])
+    return {kind: float(np.mean(values)) for kind, values in sorted(found.items())}
 
 
 def common_range(groups: list[RunGroup], cost: str, metric: str) -> tuple[float, float]:
@@ -394,6 +414,11 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
     else:
         share = REFERENCE_SHARE * reference_value
         notes.append(f"Full-supervision {metric}: {reference_value:.4g}; 95% of it: {share:.4g}.")
+    for kind, value in ceilings(runs, metric).items():
+        notes.append(
+            f"Full supervision with {kind} labels (every unit of the pool labelled so; the ceiling "
+            f"of budget.annotation={kind}): {metric} {value:.4g}."
+        )
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
 
 

@@ -174,3 +174,21 @@ def test_the_report_command_states_the_range_and_the_click_resolution(tmp_path: 
     with pytest.raises(SystemExit):
         main(["plot", str(tmp_path), "--metric", "object_f1", "-o", str(tmp_path / "f.png")])
     assert "they have: miou" in capsys.readouterr().err
+
+
+def test_dominant_label_ceilings_are_reported_beside_the_precise_reference(tmp_path: Path) -> None:
+    from alseg.report import ceilings, markdown, reference
+
+    precise = reference_run(tmp_path / "full", 0.40)
+    dominant = reference_run(tmp_path / "full_dominant", 0.36)
+    dominant.config["budget.annotation"] = "dominant"
+    curve = make_run(tmp_path / "r0", "random", 0, [100, 200], [0.30, 0.39])
+    runs = [precise, dominant, curve]
+    assert reference(runs, "miou") == pytest.approx(0.40)  # not the mean with the ceiling (0.38)
+    assert ceilings(runs, "miou") == {"dominant": pytest.approx(0.36)}
+    rows = summary(runs, "clicks", "miou")
+    assert [row["strategy"] for row in rows] == ["random"]
+    assert rows[0]["reached_95pct"] == "1 of 1"  # 0.39 >= 0.95 x 0.40 = 0.38
+    text = markdown(rows, reference(runs, "miou"), "miou", "clicks", runs)
+    assert "Full-supervision miou: 0.4; 95% of it: 0.38." in text
+    assert "Full supervision with dominant labels" in text and "miou 0.36." in text
