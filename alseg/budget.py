@@ -119,11 +119,14 @@ def spend(oracle: Oracle, ranked: np.ndarray, unit: str, amount: float, cycle: i
     return np.array(revealed, dtype=np.int64).reshape(-1, 2)
 
 
-def initial_images(num_images: int, size: int | float, seed: int) -> np.ndarray:
+def initial_images(
+    num_images: int, size: int | float, seed: int, without_masks: np.ndarray | None = None
+) -> np.ndarray:
     """Indices of the seeded initial labelled set of whole images.
 
     `size` is a count of images (an int) or a fraction of the pool (a float in (0, 1]). It
     depends on the seed alone, so every strategy run with one seed starts from the same set.
+    Pool images `without_masks` (only people can label them) are never drawn.
     """
     if isinstance(size, float) and 0 < size <= 1:
         count = math.ceil(size * num_images)
@@ -134,6 +137,14 @@ def initial_images(num_images: int, size: int | float, seed: int) -> np.ndarray:
             f"budget.initial must be a positive number of images (e.g. 20) or a fraction of the "
             f"pool in (0, 1] (e.g. 0.1); got {size!r}."
         )
+    if without_masks is not None and len(without_masks):
+        masked = np.setdiff1d(np.arange(num_images), without_masks)
+        if count > len(masked):
+            raise AlsegError(
+                f"budget.initial asks for {count} initial images but only {len(masked)} pool images have "
+                "masks; lower budget.initial or add masks"
+            )
+        return np.sort(np.random.default_rng([seed, 0]).choice(masked, size=count, replace=False))
     if count > num_images:
         raise AlsegError(
             f"budget.initial asks for {count} initial images but the pool holds {num_images}; "

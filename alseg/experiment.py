@@ -122,6 +122,12 @@ class Experiment:
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
         self.human = cfg.get("oracle", "simulated") == "human"
+        self.without_masks = self.data.train.unlabelled() if hasattr(self.data.train, "unlabelled") else None
+        if self.without_masks is not None and len(self.without_masks) and not self.human:
+            raise AlsegError(
+                f"{len(self.without_masks)} pool images have no mask (dataset.unlabelled); only people can "
+                "label them: run with oracle=human"
+            )
         if self.human:
             if self.budget.unit == "clicks" or self.budget.annotation != "precise":
                 raise AlsegError(
@@ -226,7 +232,7 @@ class Experiment:
                 self.logger.log_metrics(_numeric(row), step=int(row["cycle"]))
         else:
             rows = []
-            images = initial_images(len(self.data.train), self.budget.initial, self.seed)
+            images = initial_images(len(self.data.train), self.budget.initial, self.seed, self.without_masks)
             self.oracle.reveal_images(images, cycle=0)
             self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
         self._rows = rows  # the cycles so far (TrainingLoss counts their steps)

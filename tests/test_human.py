@@ -150,3 +150,47 @@ def test_human_and_simulated_cycles_mix(make_cfg, tmp_path) -> None:
     rows = Experiment(make_cfg(*RUN, "oracle=simulated"), root).run()
     assert comparable(rows) == comparable(simulated) and pending_cycle(root) is None
     assert (root / "answers" / "cycle_001.npz").exists() and not (root / "queries" / "cycle_002").exists()
+
+
+def test_a_pool_of_ones_own_images_without_masks_is_labelled_by_people(make_cfg, tmp_path) -> None:
+    """dataset=folder with dataset.unlabelled: the initial set comes from the images with masks,
+    the rest of the pool has none until people answer; the simulated oracle is refused."""
+    from test_folder_dataset import write_folder
+
+    root = write_folder(tmp_path / "data", count=36, size=(32, 32))
+    (root / "unlabelled").mkdir()
+    truth = {}
+    for image in sorted((root / "images").glob("*.jpg"))[:16]:  # these lose their masks
+        mask = root / "masks" / f"{image.stem}.png"
+        truth[image.stem] = np.asarray(Image.open(mask))
+        image.rename(root / "unlabelled" / image.name)
+        mask.unlink()
+    base = (
+        "dataset=folder", f"dataset.root={root}", "dataset.classes=[background,a,b]",
+        "dataset.unlabelled=unlabelled",
+        "dataset.unannotated_classes=[0]", "dataset.splits.size=[32,32]", "debug=tiny", "budget.cycles=1",
+        "dataset.splits.limit=null", "strategy=random", "seed=3",
+    )  # fmt: skip
+    with pytest.raises(AlsegError, match=r"16 pool images have no mask .* run with oracle=human"):
+        Experiment(make_cfg(*base), tmp_path / "refused")
+    run_dir, cfg = tmp_path / "run", make_cfg(*base, "oracle=human")
+    experiment = Experiment(cfg, run_dir)
+    pool = experiment.data.train
+    without = set(pool.unlabelled().tolist())
+    assert len(without) == 16
+    experiment.run()
+    assert not set(np.flatnonzero(experiment.state.labelled_at[:, 0] == 0).tolist()) & without
+    query = json.loads((query_dir(run_dir, 1) / "query.json").read_text())
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for unit in query["units"]:
+        stem = pool.pairs[unit["image"]][0].stem
+        mask = truth[stem] if stem in truth else np.asarray(Image.open(pool.pairs[unit["image"]][1]))
+        Image.fromarray(mask).resize((32, 32), Image.Resampling.NEAREST).save(answers / f"{unit['task']}.png")
+    assert any(unit["image"] in without for unit in query["units"]), "random picks some of the 16"
+    label_run(run_dir, answers)
+    rows = Experiment(cfg, run_dir).run()
+    assert len(rows) == 2 and rows[1]["cost_images"] == 8
+    answered = [unit["image"] for unit in query["units"] if unit["image"] in without]
+    target = Experiment(cfg, run_dir).oracle.training_target(answered[0])
+    assert (target != IGNORE_INDEX).all()  # trained on the people's answer, not on a missing mask

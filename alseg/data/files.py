@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from alseg.data.base import Polygon
+from alseg.data.base import IGNORE_INDEX, Polygon
 from alseg.errors import AlsegError
 
 log = logging.getLogger("alseg")
@@ -151,7 +151,9 @@ class LabelledFiles:
         # Keyed by both files' paths, byte sizes and modification times (ns) and the size asked.
         stamp = f"{image_path}|{label_path}|{self.image_size}|"
         stamp += "|".join(
-            f"{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in self.pairs[index] if p.exists()
+            f"{p.stat().st_size}:{p.stat().st_mtime_ns}"
+            for p in self.pairs[index]
+            if p is not None and p.exists()
         )
         suffix = f".{name}.npz" if name else ".npz"
         return self.cache_dir / f"{hashlib.sha1(stamp.encode()).hexdigest()}{suffix}"
@@ -209,6 +211,10 @@ class LabelledFiles:
     def _decode_native(self, index: int) -> tuple[Image.Image, np.ndarray]:
         """The image and its class map (uint8) at the file's size, checked."""
         image_path, label_path = self.pairs[index]
+        if label_path is None:  # a pool image nobody has labelled yet (oracle=human answers it)
+            image = open_image(image_path, "RGB")
+            self._annotation_sizes[index] = (image.size[1], image.size[0])
+            return image, np.full((image.size[1], image.size[0]), IGNORE_INDEX, dtype=np.uint8)
         image, label = open_image(image_path, "RGB"), open_image(label_path, "")
         if self.palette is not None:
             label = Image.fromarray(
@@ -233,6 +239,10 @@ class LabelledFiles:
             )
         self._annotation_sizes[index] = (image.size[1], image.size[0])
         return image, classes.astype(np.uint8)
+
+    def unlabelled(self) -> np.ndarray:
+        """Indices of images without a label file: only people can label them."""
+        return np.array([i for i, (_, label) in enumerate(self.pairs) if label is None], dtype=np.int64)
 
     def image(self, index: int) -> torch.Tensor:
         return torch.from_numpy(self._load(index)[0]).float() / 255

@@ -104,6 +104,7 @@ def folder_splits(
     val_fraction: float = 0.1,
     test_fraction: float = 0.1,
     split_seed: int = 0,
+    unlabelled: str | None = None,
     unannotated_classes: Sequence[int] = (),
     size: Sequence[int] | int = (256, 256),
     cache_dir: str | None = None,
@@ -113,7 +114,9 @@ def folder_splits(
 
     Mask value c is class c (`classes` names them), `ignore_index` is void; with `palette`
     (one RGB colour per class) masks are RGB and `ignore_color` is void. Any other value is an
-    error naming the file. `unannotated_classes` (background) cost no clicks.
+    error naming the file. `unannotated_classes` (background) cost no clicks. Images in the
+    `unlabelled` folder (under root; no masks) join the train pool for people to label
+    (`oracle=human`).
     """
     path = require_root(root, "dataset", HINT)
     names = tuple(str(name) for name in classes)
@@ -136,10 +139,15 @@ def folder_splits(
     lookup = label_lookup(valid)
     stems = _split_stems(path, list(pairs), split_files, val_fraction, test_fraction, split_seed)
     shape = pixel_size(size)
+    extra: list = []
+    if unlabelled is not None:
+        extra = [
+            (path, None) for path in _files(path / unlabelled, image_suffix, "unlabelled image").values()
+        ]
     return DataSplits(
         *(
             LabelledFiles(
-                [pairs[stem] for stem in stems[split]],
+                [pairs[stem] for stem in stems[split]] + (extra if split == "train" else []),
                 names,
                 shape,
                 lookup,
