@@ -456,18 +456,18 @@ def check_network(network: nn.Module, num_classes: int, image_size: tuple[int, i
     network.eval()
     try:
         with torch.no_grad():
-            out = network(torch.zeros(2, 3, *image_size))
+            out = network(torch.zeros(1, 3, *image_size))
     except Exception as error:
         message = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise AlsegError(
-            f"the network failed on a batch of images (2, 3, {image_size[0]}, {image_size[1]}): {message}"
+            f"the network failed on a batch of images (1, 3, {image_size[0]}, {image_size[1]}): {message}"
         ) from None
     finally:
         network.train(was_training)
-    expected = (2, num_classes, *image_size)
+    expected = (1, num_classes, *image_size)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != expected:
         shown = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
         raise AlsegError(
             "the network must map images (B, 3, H, W) to logits (B, classes, H, W): for "
-            f"(2, 3, {image_size[0]}, {image_size[1]}) it gave {shown}, expected {expected}"
+            f"(1, 3, {image_size[0]}, {image_size[1]}) it gave {shown}, expected {expected}"
         )

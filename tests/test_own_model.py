@@ -23,7 +23,7 @@ def test_a_network_of_ones_own_runs_every_strategy_that_needs_only_logits(make_c
 
 def test_a_network_breaking_the_contract_stops_before_training(make_cfg, tmp_path) -> None:
     cfg = make_cfg("debug=tiny", "~model.network", "+model.network._target_=networks.HalfSize")
-    with pytest.raises(AlsegError, match=r"it gave \(2, 6, 16, 16\), expected \(2, 6, 32, 32\)"):
+    with pytest.raises(AlsegError, match=r"it gave \(1, 6, 16, 16\), expected \(1, 6, 32, 32\)"):
         Experiment(cfg, tmp_path)
     cfg = make_cfg(
         "debug=tiny", "strategy=density", "~model.network", "+model.network._target_=networks.TinyNet"
