@@ -305,19 +305,18 @@ class Experiment:
         saved = self.run_dir.root / "config.yaml"
         text = OmegaConf.to_yaml(self.cfg, resolve=True)
         same = saved.exists() and saved.read_text() == text
-        keys: list[str] = []
         if not same and self.run_dir.last_completed_cycle() >= 0:
             old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
             new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
             absent = "(absent)"
             keys = sorted(k for k in old.keys() | new.keys() if old.get(k, absent) != new.get(k, absent))
             keys = [k for k in keys if k not in RESUMABLE_CHANGES]
-        if not same and self.run_dir.last_completed_cycle() >= 0 and keys:
-            changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
-            raise AlsegError(
-                f"{self.run_dir.root} holds a run with a different config ({saved}; {changes}); resume "
-                "it with the same overrides, or give a new hydra.run.dir."
-            )
+            if keys:
+                changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
+                raise AlsegError(
+                    f"{self.run_dir.root} holds a run with a different config ({saved}; {changes}); resume "
+                    "it with the same overrides, or give a new hydra.run.dir."
+                )
         if is_main() and not same:
             atomic_write_text(saved, text)
             atomic_write_text(self.run_dir.root / "overrides.yaml", OmegaConf.to_yaml(self.overrides))

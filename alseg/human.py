@@ -68,19 +68,9 @@ class HumanOracle(Oracle):
         self.pending: list[tuple[int, int]] = []
         self._answers: dict[int, np.ndarray] | None = None
 
-    def unit_cost(self, image: int, region: int) -> dict[str, float]:
-        """The cost known before labelling: area and one region; clicks once answered."""
-        if not self.asks_people:
-            return super().unit_cost(image, region)
-        inside = self.state.regions[image].mask(np.array([region]))
-        new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
-        height, width = self.state.image_size
-        return {
-            "images": new_pixels / (height * width),
-            "pixels": float(new_pixels),
-            "regions": 1.0,
-            "clicks": 0.0,
-        }
+    def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
+        """Clicks are known only once the answer is back (`apply_answers` pays them)."""
+        return super()._unit_clicks_now(image, region, new_pixels) if not self.asks_people else 0.0
 
     def label(
         self, image: int, region: int, cycle: int, cost: dict[str, float] | None = None

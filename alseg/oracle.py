@@ -74,20 +74,23 @@ class Oracle:
         Only pixels not labelled yet are paid for; where a region overlaps labelled pixels,
         its clicks are scaled by the share of its area that is new.
         """
-        region_map = self.state.regions[image]
-        inside = region_map.mask(np.array([region]))
+        inside = self.state.regions[image].mask(np.array([region]))
         new_pixels = int((inside & ~self.state.pixel_mask(image)).sum())
         height, width = self.state.image_size
-        if self.annotation == "dominant":
-            clicks = 1.0 if new_pixels else 0.0
-        else:
-            clicks = self._clicks(image, np.array([region]))[0] * new_pixels / float(region_map.areas[region])
         return {
             "images": new_pixels / (height * width),
             "pixels": float(new_pixels),
             "regions": 1.0,
-            "clicks": float(clicks),
+            "clicks": self._unit_clicks_now(image, region, new_pixels),
         }
+
+    def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
+        """Clicks of labelling the unit's `new_pixels`: one with dominant-class answers, else
+        its outline clicks scaled by the share of its area that is new."""
+        if self.annotation == "dominant":
+            return 1.0 if new_pixels else 0.0
+        area = float(self.state.regions[image].areas[region])
+        return float(self._clicks(image, np.array([region]))[0] * new_pixels / area)
 
     def reveal_images(self, images: np.ndarray, cycle: int) -> None:
         """Label whole images (every unit of each) and charge each image once, as one region."""
