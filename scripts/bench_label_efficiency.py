@@ -1,16 +1,20 @@
 """Label efficiency on CamVid: which strategy reaches high mIoU for the fewest labels.
 
-Runs the CamVid CPU protocol (`experiment=camvid_cpu`) for each strategy and seed, one run
-per process, plus one full-supervision reference run; then prints the `alseg report` table
-and writes the report and plot. Finished runs are skipped and interrupted ones resume, so
-the script can run in the background and be restarted. Finished runs' results (cycles.csv,
-config.yaml) are copied to bench/runs/<name of --out>/, which is committed: a new checkout
-skips them and the report reads them from there:
+Runs the CamVid CPU protocol (`experiment=camvid_cpu`) for each arm (a named configuration:
+a strategy with its query unit, annotation and budget, see ARMS) and seed, one run per
+process; then prints the `alseg report` tables and writes the report and plot. Finished runs
+are skipped and interrupted ones resume, so the script can run in the background and be
+restarted. Finished runs' results (cycles.csv, config.yaml) are copied to
+bench/runs/<name of --out>/, which is committed: a new checkout skips them and the report
+reads them from there:
 
-    nohup python scripts/bench_label_efficiency.py --root ../shared/data/CamVid &
+    nohup python scripts/bench_label_efficiency.py --root ../shared/data/CamVid --threads 1 &
+    nohup python scripts/bench_label_efficiency.py --out bench/camvid_superpixels \
+        --arms full_supervision_sp_dominant,random_sp_dominant,entropy_sp_dominant &
 
 Cereals queries windows with the same area budget as the image strategies (20 images' worth
-of pixels per cycle) and is compared on pixels and on clicks.
+of pixels per cycle) and is compared on pixels and on clicks. The superpixel arms spend a
+click budget.
 """
 
 from __future__ import annotations
@@ -29,9 +33,32 @@ from alseg.results import atomic_write_text, read_rows, rows_to_csv
 
 HERE = Path(__file__).resolve().parent
 IMAGE_PIXELS = 96 * 128  # camvid_cpu's resized image
-PER_STRATEGY = {"cereals": ["budget.unit=pixels", f"budget.per_cycle={20 * IMAGE_PIXELS}"]}
 WALL_FILE = "wall_seconds.txt"
 FULL_SUPERVISION = ["strategy=random", "budget.initial=1.0", "budget.cycles=0", "train.epochs=40"]
+# The superpixel protocol: SLIC segments chosen on the validation split
+# (scripts/superpixel_labels.py); 8 500 clicks a cycle end five cycles near 10% of the clicks of
+# outlining the whole pool precisely (about 465 000), the goal's bound.
+SUPERPIXELS = ["regions=superpixels", "regions.segments=200", "evaluate_on=[val,test]"]
+SUPERPIXEL_BUDGET = ["budget.unit=clicks", "budget.per_cycle=8500"]
+DOMINANT = [*SUPERPIXELS, "budget.annotation=dominant"]
+ARMS: dict[str, list[str]] = {
+    "full_supervision": FULL_SUPERVISION,
+    "random": ["strategy=random"],
+    "entropy": ["strategy=entropy"],
+    "vote_entropy": ["strategy=vote_entropy"],
+    # windows with the image strategies' area budget: 20 images' worth of pixels a cycle
+    "cereals": ["strategy=cereals", "budget.unit=pixels", f"budget.per_cycle={20 * IMAGE_PIXELS}"],
+    "full_supervision_sp_dominant": [*FULL_SUPERVISION, *DOMINANT],
+    "random_sp_dominant": ["strategy=random", *DOMINANT, *SUPERPIXEL_BUDGET],
+    "entropy_sp_dominant": ["strategy=entropy", *DOMINANT, *SUPERPIXEL_BUDGET],
+    "entropy_sp_dominant_balanced": [
+        "strategy=entropy", "strategy.class_balance=true", *DOMINANT, *SUPERPIXEL_BUDGET
+    ],
+    "oracle_error_sp_dominant": ["strategy=oracle_error", *DOMINANT, *SUPERPIXEL_BUDGET],
+    "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
+    "entropy_sp_precise": ["strategy=entropy", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
+}  # fmt: skip
+"""Named configurations of the protocol (`experiment=camvid_cpu` plus these overrides)."""
 
 
 ARCHIVED = ("cycles.csv", "config.yaml", "overrides.yaml", WALL_FILE)
@@ -78,7 +105,11 @@ def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data" / "CamVid"))
-    parser.add_argument("--strategies", default="random,entropy,vote_entropy,cereals")
+    parser.add_argument(
+        "--arms",
+        default="full_supervision,random,entropy,vote_entropy,cereals",
+        help=f"comma-separated, of: {', '.join(ARMS)}",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument(
         "--out",
@@ -91,7 +122,6 @@ def main() -> None:
         default=None,
         help="finished runs' results are kept (and found) here; default bench/runs/<name of --out>",
     )
-    parser.add_argument("--no-reference", action="store_true", help="skip the full-supervision run")
     parser.add_argument("--docs", help="also write report and plot under this folder (e.g. docs)")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
@@ -101,16 +131,14 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     common = [f"dataset.root={Path(args.root).resolve()}"]
-    planned = [] if args.no_reference else [(out / "full_supervision_seed0", 0, FULL_SUPERVISION)]
-    planned += [
-        (
-            out / f"{strategy}_seed{seed}",
-            5,
-            [f"strategy={strategy}", f"seed={seed}", *PER_STRATEGY.get(strategy, [])],
-        )
-        for strategy in args.strategies.split(",")
-        for seed in args.seeds.split(",")
-    ]
+    unknown = sorted(set(args.arms.split(",")) - set(ARMS))
+    if unknown:
+        parser.error(f"unknown arms {unknown}; known: {', '.join(ARMS)}")
+    planned = []
+    for arm in args.arms.split(","):
+        cycles = 0 if "budget.cycles=0" in ARMS[arm] else 5
+        seeds = ["0"] if cycles == 0 else args.seeds.split(",")  # a reference: one run
+        planned += [(out / f"{arm}_seed{seed}", cycles, [*ARMS[arm], f"seed={seed}"]) for seed in seeds]
     archive_dir = Path(args.archive) if args.archive else HERE.parent / "bench" / "runs" / out.name
     for run_dir, cycles, overrides in planned:
         print(f"{run_dir.name}: ", end="", flush=True)

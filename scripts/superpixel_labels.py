@@ -1,0 +1,80 @@
+"""What dominant-class superpixel labels cost and lose, per SLIC setting, on one split.
+
+For each `regions.segments` value, every superpixel of every image of the split is answered
+with its dominant ground-truth class, as `budget.annotation=dominant` does; printed per setting:
+superpixels per image, their clicks as a share of outlining every image precisely (both as
+the oracle counts them, at the annotation resolution), the share of known pixels labelled with
+the wrong class, and the mIoU of those labels against the truth (the classes present). Data
+only, no training: a protocol's segment size can be chosen on the validation split with it.
+
+    python scripts/superpixel_labels.py --root ../shared/data/CamVid --split val --segments 100 200 300
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+from benchlib import compose_cfg, print_table, save
+
+from alseg.budget import CostLedger
+from alseg.data.base import IGNORE_INDEX
+from alseg.experiment import build
+from alseg.labels import LabelState
+from alseg.oracle import Oracle
+
+HERE = Path(__file__).resolve().parent
+
+
+def label_quality(split, classes: int, segments: int, overrides: list[str]) -> dict[str, float]:
+    """Every superpixel of `split` labelled with its dominant class: cost and label quality."""
+    kind = compose_cfg(*overrides, "regions=superpixels", f"regions.segments={segments}").regions
+    regions = build(kind).maps(split)
+    state = LabelState(regions, split.image_size)
+    oracle = Oracle(split, state, CostLedger(), annotation="dominant")
+    images = np.arange(len(split))
+    oracle.reveal_images(images, cycle=0)
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    precise = 0.0
+    for image in images.tolist():
+        truth = split.target(image).numpy().ravel()
+        label = oracle.training_target(image).numpy().ravel()
+        known = (truth != IGNORE_INDEX) & (label != IGNORE_INDEX)
+        confusion += np.bincount(truth[known] * classes + label[known], minlength=classes**2).reshape(
+            classes, classes
+        )
+        precise += oracle.image_clicks(image)
+    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
+    present = confusion.sum(1) > 0
+    return {
+        "segments": segments,
+        "superpixels_per_image": float(regions.counts.mean()),
+        "clicks_share_of_precise": float(regions.counts.sum() / precise),
+        "wrong_pixel_share": oracle.wrong_label_share(),
+        "label_miou": float((np.diag(confusion)[present] / union[present]).mean()),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=str(HERE.parent.parent / "shared" / "data" / "CamVid"))
+    parser.add_argument("--experiment", default="camvid_cpu")
+    parser.add_argument("--split", default="val", choices=["train", "val", "test"])
+    parser.add_argument("--segments", type=int, nargs="+", default=[100, 200, 300])
+    args = parser.parse_args()
+    if not Path(args.root).is_dir():
+        print(f"skipped: no dataset at {args.root}; pass --root", file=sys.stderr)
+        return
+    overrides = [f"experiment={args.experiment}", f"dataset.root={Path(args.root).resolve()}"]
+    data = build(compose_cfg(*overrides).dataset.splits)
+    split = getattr(data, args.split)
+    rows = [label_quality(split, data.num_classes, segments, overrides) for segments in args.segments]
+    print(f"{args.experiment}, {args.split} split ({len(split)} images at {split.image_size}):")
+    print_table(rows)
+    save(f"superpixel_labels_{args.experiment}_{args.split}", rows)
+
+
+if __name__ == "__main__":
+    main()
