@@ -72,6 +72,12 @@ def _add_curve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="run directories, sweep directories or W&B run directories")
     parser.add_argument("--cost", default="images", choices=["images", "pixels", "regions", "clicks"])
     parser.add_argument(
+        "--split",
+        choices=["val", "test"],
+        help="evaluation split to compare on (default: test where the runs evaluated it, else val); "
+        "choose a protocol on val",
+    )
+    parser.add_argument(
         "--metric",
         default="miou",
         help="a metric the runs have (miou, dice, pixel_acc, iou_<class>, ...); a wrong one lists them",
@@ -82,7 +88,9 @@ def plot_command(args: argparse.Namespace) -> None:
     from alseg.plot import plot_curves
     from alseg.report import load_runs
 
-    for path in plot_curves(load_runs(args.paths), args.cost, args.metric, args.band, Path(args.output)):
+    for path in plot_curves(
+        load_runs(args.paths, args.split), args.cost, args.metric, args.band, Path(args.output)
+    ):
         print(f"wrote {path}")
 
 
@@ -98,7 +106,7 @@ def report_command(args: argparse.Namespace) -> None:
     from alseg.report import load_runs, markdown, reference, summary, text_table
     from alseg.results import atomic_write_text, rows_to_csv
 
-    runs = load_runs(args.paths)
+    runs = load_runs(args.paths, args.split)
     rows = summary(runs, args.cost, args.metric)
     print(text_table(rows))
     output = Path(args.output)

@@ -63,6 +63,7 @@ class Run:
     path: Path
     rows: list[Row]
     config: dict[str, Any] = field(default_factory=dict)
+    split: str | None = None  # the evaluation split to read; None: test where evaluated, else val
 
     @property
     def strategy(self) -> str:
@@ -93,9 +94,14 @@ class Run:
     def is_full_supervision(self) -> bool:
         return len(self.rows) == 1 and float(self.rows[0]["labelled_fraction"]) >= 1.0
 
+    def _split(self) -> str:
+        if self.split is not None:
+            return self.split
+        return "test" if any(key.startswith("test_") for key in self.rows[0]) else "val"
+
     def metrics(self) -> set[str]:
-        """Metric names this run has for its test split (else val)."""
-        split = "test" if any(key.startswith("test_") for key in self.rows[0]) else "val"
+        """Metric names this run has for its split (by default test, else val)."""
+        split = self._split()
         return {
             key.removeprefix(f"{split}_")
             for key, value in self.rows[0].items()
@@ -103,10 +109,12 @@ class Run:
         }
 
     def curve(self, cost: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
-        """(cost, metric) per cycle; the metric of the test split, else of val."""
-        column = next((f"{s}_{metric}" for s in ("test", "val") if f"{s}_{metric}" in self.rows[0]), None)
-        if column is None:
-            raise AlsegError(f"{self.path} has no test_{metric} or val_{metric} column")
+        """(cost, metric) per cycle; the metric of the run's split."""
+        column = f"{self._split()}_{metric}"
+        if column not in self.rows[0]:
+            raise AlsegError(
+                f"{self.path} has no {column} column; evaluate_on names the splits a run evaluates"
+            )
         return (
             np.array([float(r[f"cost_{cost}"]) for r in self.rows]),
             np.array([float(r[column]) for r in self.rows]),
@@ -118,18 +126,19 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return flatten_config(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
 
 
-def load_runs(paths: list[str | Path]) -> list[Run]:
-    """Every finished run found at or below the given paths."""
+def load_runs(paths: list[str | Path], split: str | None = None) -> list[Run]:
+    """Every finished run found at or below the given paths, read on `split` (None: test where
+    evaluated, else val)."""
     runs = []
     for path in map(Path, paths):
         if not path.exists():
             raise AlsegError(f"{path} does not exist; give run or sweep directories")
         for csv in sorted(path.rglob("cycles.csv")) if path.is_dir() else []:
-            runs.append(Run(csv.parent, read_rows(csv), _read_config(csv.parent)))
+            runs.append(Run(csv.parent, read_rows(csv), _read_config(csv.parent), split))
         for wandb_file in sorted(path.rglob("run-*.wandb")) if path.is_dir() else []:
             if not (wandb_file.parents[2] / "cycles.csv").exists():  # not a copy of a run above
                 rows = [r for r in read_wandb_history(wandb_file.parent) if "cycle" in r]
-                runs.append(Run(wandb_file.parent, rows))
+                runs.append(Run(wandb_file.parent, rows, split=split))
     unfinished = [run for run in runs if run.rows and not run.is_finished]
     if unfinished:
         log.warning(
@@ -296,10 +305,17 @@ def _spread(values: np.ndarray) -> float:
     return float(values.std(ddof=1)) if len(values) > 1 else math.nan
 
 
+def _protocol(group: RunGroup) -> dict[str, Any]:
+    """What a group's curve depends on besides its strategy: regions, budget, data, model."""
+    setting = group.runs[0].setting
+    return {k: v for k, v in setting.items() if k != "strategy" and not k.startswith("strategy.")}
+
+
 def _baseline(group: RunGroup, groups: list[RunGroup]) -> RunGroup | None:
-    """The random group to pair `group` with: the one in the same setting, else the only one."""
+    """The random group to pair `group` with: the one on the same protocol (query unit,
+    annotation, budget, ...), else the only one."""
     randoms = [g for g in groups if g.strategy == "random"]
-    same = [g for g in randoms if g.settings == group.settings]
+    same = [g for g in randoms if _protocol(g) == _protocol(group)]
     return same[0] if same else randoms[0] if len(randoms) == 1 else None
 
 
@@ -310,16 +326,17 @@ class SeedScores:
     final: dict[int | None, float]
     auc: dict[int | None, float]
     reach: dict[int | None, float]
+    curves: dict[int | None, tuple[np.ndarray, np.ndarray]]
 
 
 def _seed_scores(group: RunGroup, cost: str, metric: str, span: tuple[float, float], target: float | None):
-    final, auc, reach = {}, {}, {}
+    final, auc, reach, curves = {}, {}, {}, {}
     for run in group.runs:
-        x, y = run.curve(cost, metric)
+        x, y = curves[run.seed] = run.curve(cost, metric)
         final[run.seed] = float(y[-1])
         auc[run.seed] = normalised_area(x, y, *span)
         reach[run.seed] = cost_to_reach(x, y, target) if target is not None else math.nan
-    return SeedScores(final, auc, reach)
+    return SeedScores(final, auc, reach, curves)
 
 
 def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
@@ -360,10 +377,13 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
 
 
 def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedScores, cost: str) -> Row:
-    """Differences with random over the seeds both ran, and the saving in cost to 95%."""
+    """Differences with random over the seeds both ran, the saving in cost to 95%, and the
+    cost at which each seed reaches random's final metric (mean over random's seeds)."""
     base = _baseline(group, groups)
     empty = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
     empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
+    empty |= {f"cost_to_random_final_{cost}": math.nan, "reached_random_final": "n/a"}
+    empty |= {"saving_to_random_final": math.nan}
     if base is None or base is group:
         return empty
     theirs = scores[id(base)]
@@ -375,6 +395,12 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
     saving = math.nan
     if np.isfinite(mine_reach).all() and np.isfinite(their_reach).all() and their_reach.mean() > 0:
         saving = 1 - mine_reach.mean() / their_reach.mean()
+    # Random's end point (mean over its seeds): when does each seed of this group get there?
+    their_final = float(np.mean(list(theirs.final.values())))
+    their_cost = float(np.mean([x[-1] for x, _ in theirs.curves.values()]))
+    to_final = np.array([cost_to_reach(x, y, their_final) for x, y in mine.curves.values()])
+    reached = to_final[np.isfinite(to_final)]
+    all_reached = len(reached) == len(to_final)
     return {
         "paired_seeds": len(shared),
         "paired_final_diff": float(final.mean()) if len(shared) else math.nan,
@@ -382,6 +408,9 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
         "paired_auc_diff": float(auc.mean()) if len(shared) else math.nan,
         "paired_auc_diff_ci95": interval(auc),
         "saving_vs_random": saving,
+        f"cost_to_random_final_{cost}": float(reached.mean()) if len(reached) else math.nan,
+        "reached_random_final": f"{len(reached)} of {len(to_final)}",
+        "saving_to_random_final": 1 - reached.mean() / their_cost if all_reached else math.nan,
     }
 
 
@@ -390,9 +419,9 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
 
     def cell(key: str, value: object) -> str:
         if isinstance(value, float) and math.isnan(value):
-            return "not reached" if key == f"cost_to_95pct_{cost}" else "n/a"
+            return "not reached" if key.startswith("cost_to_") else "n/a"
         if isinstance(value, float):
-            return f"{100 * value:.1f}%" if key == "saving_vs_random" else f"{value:.4g}"
+            return f"{100 * value:.1f}%" if key.startswith("saving_") else f"{value:.4g}"
         return str(value)
 
     columns = [c for c in rows[0] if c != "auc_range"]
@@ -402,7 +431,10 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
         f"AUC: mean {metric} over the cost range every run covers, {rows[0]['auc_range']} {cost}.",
         "Intervals (`_ci95`): 95% Student's t over seeds. `paired_*`: strategy minus random on the "
         "seeds both ran (one seed, one initial set); `saving_vs_random`: 1 - cost to 95% / random's, "
-        "only when every seed of both reached it. Cost to 95% is the mean over the seeds that reached it.",
+        "only when every seed of both reached it. Cost to 95% is the mean over the seeds that reached it. "
+        "`cost_to_random_final`: the cost at which a seed first reaches the final metric of the random "
+        "run it is paired with (same query unit, annotation and budget; mean over random's seeds); "
+        "`saving_to_random_final`: 1 - that cost / random's final cost, when every seed reached it.",
     ]
     oracle_runs = sorted({run.strategy for run in runs if run.rows[0].get("reads_ground_truth") == 1})
     if oracle_runs:

@@ -192,3 +192,50 @@ def test_dominant_label_ceilings_are_reported_beside_the_precise_reference(tmp_p
     text = markdown(rows, reference(runs, "miou"), "miou", "clicks", runs)
     assert "Full-supervision miou: 0.4; 95% of it: 0.38." in text
     assert "Full supervision with dominant labels" in text and "miou 0.36." in text
+
+
+def test_each_strategy_is_paired_with_random_on_its_own_protocol_and_saves_to_its_final(
+    tmp_path: Path,
+) -> None:
+    superpixels = {"regions._target_": "alseg.regions.Superpixels", "budget.annotation": "dominant"}
+    balanced = {**superpixels, "strategy.class_balance": True}
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [250, 2000, 3000], [0.3, 0.4, 0.5]),
+        make_run(tmp_path / "r1", "random", 1, [250, 2000, 3000], [0.3, 0.4, 0.6]),
+        make_run(tmp_path / "rs0", "random", 0, [100, 200, 300], [0.2, 0.3, 0.4], **superpixels),
+        make_run(tmp_path / "es0", "entropy", 0, [100, 200, 300], [0.2, 0.5, 0.6], **balanced),
+        make_run(tmp_path / "es1", "entropy", 1, [100, 200, 300], [0.2, 0.3, 0.35], **balanced),
+    ]
+    rows = summary(runs, "clicks", "miou")
+    (entropy,) = [row for row in rows if row["strategy"].startswith("entropy")]
+    # Paired with random on superpixels (final 0.4 at 300), not with random images (0.55 at 3000):
+    # seed 0 reaches 0.4 at 100 + 100 * 0.2 / 0.3 = 166.7 clicks, seed 1 never does.
+    assert entropy["paired_seeds"] == 1 and entropy["paired_final_diff"] == pytest.approx(0.2)
+    assert entropy["reached_random_final"] == "1 of 2"
+    assert entropy["cost_to_random_final_clicks"] == pytest.approx(100 + 100 * 0.2 / 0.3)
+    assert math.isnan(entropy["saving_to_random_final"])  # a seed that never got there: no saving
+    # Against random images alone (the only random left): their final 0.55 at 3000 clicks.
+    alone = [run for run in runs if run.path.name != "rs0"]
+    runs[-1].rows[-1]["test_miou"] = 0.56
+    (entropy,) = [row for row in summary(alone, "clicks", "miou") if row["strategy"].startswith("entropy")]
+    seed0, seed1 = 200 + 100 * 0.05 / 0.1, 200 + 100 * 0.25 / 0.26
+    assert entropy["cost_to_random_final_clicks"] == pytest.approx((seed0 + seed1) / 2)
+    assert entropy["saving_to_random_final"] == pytest.approx(1 - (seed0 + seed1) / 2 / 3000)
+
+
+def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
+    from alseg.report import load_runs
+
+    for name, strategy, val in (("r0", "random", [0.5, 0.6]), ("e0", "entropy", [0.5, 0.9])):
+        run = make_run(tmp_path / name, strategy, 0, [100, 200], [0.5, 0.7])
+        for row, value in zip(run.rows, val, strict=True):
+            row["val_miou"] = value
+        atomic_write_text(run.path / "cycles.csv", rows_to_csv(run.rows))
+    on_val = {row["strategy"]: row for row in summary(load_runs([tmp_path], "val"), "clicks", "miou")}
+    on_test = {row["strategy"]: row for row in summary(load_runs([tmp_path]), "clicks", "miou")}
+    assert on_val["entropy"]["final_miou"] == pytest.approx(0.9)
+    assert on_test["entropy"]["final_miou"] == pytest.approx(0.7)
+    test_only = make_run(tmp_path / "t0", "random", 0, [100], [0.5])
+    test_only.split = "val"
+    with pytest.raises(AlsegError, match="no val_miou column"):
+        test_only.curve("clicks", "miou")
