@@ -380,7 +380,7 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
     """Differences with random over the seeds both ran, the saving in cost to 95%, and the
     cost at which each seed reaches random's final metric (mean over random's seeds)."""
     base = _baseline(group, groups)
-    empty = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
+    empty: Row = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
     empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
     empty |= {f"cost_to_random_final_{cost}": math.nan, "reached_random_final": "n/a"}
     empty |= {"saving_to_random_final": math.nan}
