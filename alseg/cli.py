@@ -134,6 +134,7 @@ def main(argv: list[str] | None = None) -> None:
     plot.add_argument(
         "--band", default="std", choices=["std", "ci95"], help="band over seeds: std or 95%% t interval"
     )
+    plot.add_argument("--log-cost", action="store_true", help="logarithmic cost axis")
     plot.add_argument(
         "-o", "--output", default="curves.png", help="output file (PNG; SVG and PDF are written beside it)"
     )

@@ -61,8 +61,11 @@ def metric_range(metric: str) -> tuple[float, float]:
     return (0.0, np.inf) if any(part in metric for part in UNBOUNDED_METRICS) else (0.0, 1.0)
 
 
-def plot_curves(runs: list[Run], cost: str, metric: str, band: str, output: Path) -> list[Path]:
-    """Write the figure as PNG, SVG and PDF next to `output` (its suffix is replaced)."""
+def plot_curves(
+    runs: list[Run], cost: str, metric: str, band: str, output: Path, log_cost: bool = False
+) -> list[Path]:
+    """Write the figure as PNG, SVG and PDF next to `output` (its suffix is replaced); the cost
+    axis logarithmic with `log_cost` (curves whose costs differ by orders of magnitude)."""
     check_choice(runs, cost, metric)
     figure, axes = plt.subplots(figsize=(7, 4.5), dpi=150)
     low, high = metric_range(metric)
@@ -92,7 +95,10 @@ def plot_curves(runs: list[Run], cost: str, metric: str, band: str, output: Path
         axes.axhline(line, color="black", linestyle="--", linewidth=1, label=label)
     datasets = ", ".join(sorted({run.dataset for run in runs}))
     axes.set_xlabel(COST_LABELS[cost])
-    axes.set_ylabel(f"test {name}")
+    splits = ", ".join(sorted({run.evaluated_split() for run in runs}))
+    axes.set_ylabel(f"{splits} {name}")
+    if log_cost:
+        axes.set_xscale("log")
     band_name = "std" if band == "std" else "95% t interval"
     axes.set_title(f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
     axes.grid(alpha=0.3)

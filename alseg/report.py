@@ -94,14 +94,15 @@ class Run:
     def is_full_supervision(self) -> bool:
         return len(self.rows) == 1 and float(self.rows[0]["labelled_fraction"]) >= 1.0
 
-    def _split(self) -> str:
+    def evaluated_split(self) -> str:
+        """The split whose metrics this run's curves show."""
         if self.split is not None:
             return self.split
         return "test" if any(key.startswith("test_") for key in self.rows[0]) else "val"
 
     def metrics(self) -> set[str]:
         """Metric names this run has for its split (by default test, else val)."""
-        split = self._split()
+        split = self.evaluated_split()
         return {
             key.removeprefix(f"{split}_")
             for key, value in self.rows[0].items()
@@ -110,7 +111,7 @@ class Run:
 
     def curve(self, cost: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """(cost, metric) per cycle; the metric of the run's split."""
-        column = f"{self._split()}_{metric}"
+        column = f"{self.evaluated_split()}_{metric}"
         if column not in self.rows[0]:
             raise AlsegError(
                 f"{self.path} has no {column} column; evaluate_on names the splits a run evaluates"
@@ -177,7 +178,8 @@ class RunGroup:
     def label(self) -> str:
         if not self.settings:
             return self.strategy
-        return f"{self.strategy} ({', '.join(f'{k}={_text(v)}' for k, v in self.settings.items())})"
+        shown = (f"{k.removesuffix('._target_')}={_text(v)}" for k, v in self.settings.items())
+        return f"{self.strategy} ({', '.join(shown)})"
 
     @property
     def seeds(self) -> list[int | None]:
@@ -193,7 +195,10 @@ class RunGroup:
 
 
 def _text(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    """A setting as a label shows it: lists joined, alseg's classes by their own name."""
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
+    return value.rsplit(".", 1)[-1] if isinstance(value, str) and value.startswith("alseg.") else str(value)
 
 
 def group_runs(runs: list[Run]) -> list[RunGroup]:

@@ -88,8 +88,8 @@ def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tm
         make_run(tmp_path / "r1", "random", 1, [100, 200], [0.3, 0.4]),
     ]
     rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
-    plain = "entropy (regions._target_=alseg.regions.WholeImage, regions.rows=None)"
-    on_grid = "entropy (regions._target_=alseg.regions.Grid, regions.rows=4)"
+    plain = "entropy (regions=WholeImage, regions.rows=None)"
+    on_grid = "entropy (regions=Grid, regions.rows=4)"
     assert set(rows) == {plain, on_grid, "random"}
     assert rows[plain]["seeds"] == 2 and rows[plain]["duplicates"] == 1
     assert rows[plain]["final_miou"] == pytest.approx(0.6)  # e1_again is not averaged in
@@ -137,7 +137,7 @@ def test_figures_keep_colours_clip_bands_and_name_what_they_show(tmp_path: Path)
     paths = plot_curves(runs, "clicks", "miou", "std", tmp_path / "fig.png")
     assert [p.suffix for p in paths] == [".png", ".svg", ".pdf"] and all(p.exists() for p in paths)
     svg = (tmp_path / "fig.svg").read_text()
-    assert "camvid: mIoU vs clicks" in svg
+    assert "camvid: mIoU vs clicks" in svg and "test mIoU" in svg
     assert "95% of full supervision: 0.760" in svg  # the plotted value, not the reference's
 
 
@@ -235,6 +235,8 @@ def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
     on_test = {row["strategy"]: row for row in summary(load_runs([tmp_path]), "clicks", "miou")}
     assert on_val["entropy"]["final_miou"] == pytest.approx(0.9)
     assert on_test["entropy"]["final_miou"] == pytest.approx(0.7)
+    plot_curves(load_runs([tmp_path], "val"), "clicks", "miou", "std", tmp_path / "val.png", log_cost=True)
+    assert "val mIoU" in (tmp_path / "val.svg").read_text()
     test_only = make_run(tmp_path / "t0", "random", 0, [100], [0.5])
     test_only.split = "val"
     with pytest.raises(AlsegError, match="no val_miou column"):
