@@ -8,6 +8,7 @@ the wrong class, and the mIoU of those labels against the truth (the classes pre
 only, no training: a protocol's segment size can be chosen on the validation split with it.
 
     python scripts/superpixel_labels.py --root ../shared/data/CamVid --split val --segments 100 200 300
+    python scripts/superpixel_labels.py dataset.splits.size=[192,256] --segments 400 800
 """
 
 from __future__ import annotations
@@ -63,17 +64,20 @@ def main() -> None:
     parser.add_argument("--experiment", default="camvid_cpu")
     parser.add_argument("--split", default="val", choices=["train", "val", "test"])
     parser.add_argument("--segments", type=int, nargs="+", default=[100, 200, 300])
+    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.splits.size=[192,256]")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
         print(f"skipped: no dataset at {args.root}; pass --root", file=sys.stderr)
         return
     overrides = [f"experiment={args.experiment}", f"dataset.root={Path(args.root).resolve()}"]
+    overrides += args.overrides
     data = build(compose_cfg(*overrides).dataset.splits)
     split = getattr(data, args.split)
     rows = [label_quality(split, data.num_classes, segments, overrides) for segments in args.segments]
-    print(f"{args.experiment}, {args.split} split ({len(split)} images at {split.image_size}):")
+    height, width = split.image_size
+    print(f"{args.experiment}, {args.split} split ({len(split)} images at {height}x{width}):")
     print_table(rows)
-    save(f"superpixel_labels_{args.experiment}_{args.split}", rows)
+    save(f"superpixel_labels_{args.experiment}_{args.split}_{height}x{width}", rows, overrides=args.overrides)
 
 
 if __name__ == "__main__":
