@@ -14,6 +14,7 @@ initial set).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 from collections import defaultdict
@@ -52,6 +53,17 @@ NEUTRAL_KEYS = (
 )
 
 
+MOVED_CLASSES = {"alseg.pool.": "alseg.regions."}
+"""Module prefixes of classes that moved (same behaviour, verified): old runs name the old one."""
+
+
+def _moved(value: Any) -> Any:
+    for old, new in MOVED_CLASSES.items():
+        if isinstance(value, str) and value.startswith(old):
+            return new + value.removeprefix(old)
+    return value
+
+
 def _neutral(key: str) -> bool:
     return any(key == k or key.startswith(f"{k}.") for k in NEUTRAL_KEYS)
 
@@ -80,8 +92,11 @@ class Run:
 
     @property
     def setting(self) -> dict[str, Any]:
-        """What shapes the curve: the config without neutral keys, and where clicks were counted."""
-        setting = {k: v for k, v in self.config.items() if not _neutral(k)}
+        """What shapes the curve: the config without neutral keys, and where clicks were counted.
+        A key the run's config lacks (added to alseg after the run) has its default value, which
+        reproduces what runs did before the key existed."""
+        config = {**default_config(), **self.config} if self.config else {}
+        setting = {k: _moved(v) for k, v in config.items() if not _neutral(k)}
         setting["clicks_counted_at"] = self.rows[0].get("clicks_counted_at")
         return setting
 
@@ -120,6 +135,18 @@ class Run:
             np.array([float(r[f"cost_{cost}"]) for r in self.rows]),
             np.array([float(r[column]) for r in self.rows]),
         )
+
+
+@functools.cache
+def default_config() -> dict[str, Any]:
+    """The flattened default config, with no group chosen: the values of keys a run predates."""
+    from hydra import compose, initialize_config_dir
+
+    from alseg.cli import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose(config_name="config")
+    return flatten_config(OmegaConf.to_container(cfg, resolve=True))
 
 
 def _read_config(run_dir: Path) -> dict[str, Any]:
@@ -178,7 +205,10 @@ class RunGroup:
     def label(self) -> str:
         if not self.settings:
             return self.strategy
-        shown = (f"{k.removesuffix('._target_')}={_text(v)}" for k, v in self.settings.items())
+        # keys that do not apply to this group (None: another kind of region has them) are left out
+        shown = (
+            f"{k.removesuffix('._target_')}={_text(v)}" for k, v in self.settings.items() if v is not None
+        )
         return f"{self.strategy} ({', '.join(shown)})"
 
     @property

@@ -88,7 +88,7 @@ def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tm
         make_run(tmp_path / "r1", "random", 1, [100, 200], [0.3, 0.4]),
     ]
     rows = {row["strategy"]: row for row in summary(runs, "clicks", "miou")}
-    plain = "entropy (regions=WholeImage, regions.rows=None)"
+    plain = "entropy (regions=WholeImage)"  # regions.rows does not apply to it: not shown
     on_grid = "entropy (regions=Grid, regions.rows=4)"
     assert set(rows) == {plain, on_grid, "random"}
     assert rows[plain]["seeds"] == 2 and rows[plain]["duplicates"] == 1
@@ -241,3 +241,17 @@ def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
     test_only.split = "val"
     with pytest.raises(AlsegError, match="no val_miou column"):
         test_only.curve("clicks", "miou")
+
+
+def test_keys_a_run_predates_take_their_defaults_and_moved_classes_match(tmp_path: Path) -> None:
+    """A run from before `budget.annotation` existed, naming the regions' old module, is the
+    same protocol as today's default run: one group, not two."""
+    old = make_run(tmp_path / "e0", "entropy", 0, [100, 200], [0.3, 0.5])
+    old.config["regions._target_"] = "alseg.pool.WholeImage"
+    new = make_run(tmp_path / "e1", "entropy", 1, [100, 200], [0.3, 0.7], **{"budget.annotation": "precise"})
+    dominant = make_run(
+        tmp_path / "e2", "entropy", 2, [100, 200], [0.3, 0.6], **{"budget.annotation": "dominant"}
+    )
+    rows = {row["strategy"]: row for row in summary([old, new, dominant], "clicks", "miou")}
+    assert set(rows) == {"entropy (budget.annotation=precise)", "entropy (budget.annotation=dominant)"}
+    assert rows["entropy (budget.annotation=precise)"]["seeds"] == 2
