@@ -454,7 +454,8 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
 
     def cell(key: str, value: object) -> str:
         if isinstance(value, float) and math.isnan(value):
-            return "not reached" if key.startswith("cost_to_") else "n/a"
+            reach = key in (f"cost_to_95pct_{cost}", f"cost_to_random_final_{cost}")
+            return "not reached" if reach else "n/a"
         if isinstance(value, float):
             return f"{100 * value:.1f}%" if key.startswith("saving_") else f"{value:.4g}"
         return str(value)

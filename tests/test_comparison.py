@@ -255,3 +255,17 @@ def test_keys_a_run_predates_take_their_defaults_and_moved_classes_match(tmp_pat
     rows = {row["strategy"]: row for row in summary([old, new, dominant], "clicks", "miou")}
     assert set(rows) == {"entropy (budget.annotation=precise)", "entropy (budget.annotation=dominant)"}
     assert rows["entropy (budget.annotation=precise)"]["seeds"] == 2
+
+
+def test_markdown_says_not_reached_for_costs_and_na_for_their_spread(tmp_path: Path) -> None:
+    from alseg.report import markdown
+
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [100, 200], [0.3, 0.4]),
+        reference_run(tmp_path / "f", 0.8),
+    ]
+    rows = summary(runs, "clicks", "miou")
+    line = markdown(rows, 0.8, "miou", "clicks", runs).splitlines()[2].split(" | ")
+    header = markdown(rows, 0.8, "miou", "clicks", runs).splitlines()[0].split(" | ")
+    cells = dict(zip(header, line, strict=True))
+    assert cells["cost_to_95pct_clicks"] == "not reached" and cells["cost_to_95pct_clicks_std"] == "n/a"
