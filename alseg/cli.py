@@ -88,9 +88,8 @@ def plot_command(args: argparse.Namespace) -> None:
     from alseg.plot import plot_curves
     from alseg.report import load_runs
 
-    for path in plot_curves(
-        load_runs(args.paths, args.split), args.cost, args.metric, args.band, Path(args.output)
-    ):
+    runs = load_runs(args.paths, args.split)
+    for path in plot_curves(runs, args.cost, args.metric, args.band, Path(args.output), args.log_cost):
         print(f"wrote {path}")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import zlib
 from pathlib import Path
 
@@ -67,10 +68,12 @@ def plot_curves(
     """Write the figure as PNG, SVG and PDF next to `output` (its suffix is replaced); the cost
     axis logarithmic with `log_cost` (curves whose costs differ by orders of magnitude)."""
     check_choice(runs, cost, metric)
-    figure, axes = plt.subplots(figsize=(7, 4.5), dpi=150)
+    groups = group_runs(runs)
+    # The legend goes below the axes: long setting labels must not cover the curves.
+    figure, axes = plt.subplots(figsize=(8, 4.5 + 0.22 * len(groups)), dpi=150)
     low, high = metric_range(metric)
     styles: dict[str, int] = {}
-    for group in group_runs(runs):
+    for group in groups:
         costs, values = group.cycle_curve(cost, metric)
         mean, spread = values.mean(axis=0), band_half_width(values, band)
         # Groups of one strategy (other settings) share its colour and differ in line style.
@@ -78,7 +81,7 @@ def plot_curves(
         styles[group.strategy] = index + 1
         style = LINE_STYLES[index % len(LINE_STYLES)]
         colour = strategy_colour(group.strategy)
-        label = f"{group.label} (n={len(group.runs)})"
+        label = textwrap.fill(f"{group.label} (n={len(group.runs)})", 130, subsequent_indent="    ")
         axes.plot(costs, mean, marker="o", markersize=3, color=colour, linestyle=style, label=label)
         axes.fill_between(
             costs,
@@ -102,11 +105,11 @@ def plot_curves(
     band_name = "std" if band == "std" else "95% t interval"
     axes.set_title(f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=7, loc="lower right")
+    axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0, -0.15), frameon=False)
     figure.tight_layout()
     paths = [output.with_suffix(suffix) for suffix in FORMATS]
     output.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        figure.savefig(path)
+        figure.savefig(path, bbox_inches="tight")
     plt.close(figure)
     return paths

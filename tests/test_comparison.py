@@ -235,8 +235,21 @@ def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
     on_test = {row["strategy"]: row for row in summary(load_runs([tmp_path]), "clicks", "miou")}
     assert on_val["entropy"]["final_miou"] == pytest.approx(0.9)
     assert on_test["entropy"]["final_miou"] == pytest.approx(0.7)
-    plot_curves(load_runs([tmp_path], "val"), "clicks", "miou", "std", tmp_path / "val.png", log_cost=True)
-    assert "val mIoU" in (tmp_path / "val.svg").read_text()
+    main(
+        [
+            "plot",
+            str(tmp_path),
+            "--split",
+            "val",
+            "--log-cost",
+            "--cost",
+            "clicks",
+            "-o",
+            str(tmp_path / "v.png"),
+        ]
+    )
+    svg = (tmp_path / "v.svg").read_text()
+    assert "val mIoU" in svg and "10^{2}" in svg  # the split read, on a logarithmic cost axis
     test_only = make_run(tmp_path / "t0", "random", 0, [100], [0.5])
     test_only.split = "val"
     with pytest.raises(AlsegError, match="no val_miou column"):
