@@ -400,7 +400,9 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
             f"final_cost_{cost}": float(np.mean([run.curve(cost, metric)[0][-1] for run in group.runs])),
             "auc": float(areas.mean()),
             "auc_ci95": interval(areas),
-            f"cost_to_95pct_{cost}": float(reached.mean()) if len(reached) else math.nan,
+            f"cost_to_95pct_{cost}": (float(reached.mean()) if len(reached) else math.nan)
+            if target
+            else "n/a",
             f"cost_to_95pct_{cost}_std": _spread(reached),
             "reached_95pct": f"{len(reached)} of {len(reach)}" if target is not None else "n/a",
         }
@@ -417,7 +419,7 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
     base = _baseline(group, groups)
     empty: Row = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
     empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
-    empty |= {f"cost_to_random_final_{cost}": math.nan, "reached_random_final": "n/a"}
+    empty |= {f"cost_to_random_final_{cost}": "n/a", "reached_random_final": "n/a"}
     empty |= {"saving_to_random_final": math.nan}
     if base is None or base is group:
         return empty

@@ -282,3 +282,6 @@ def test_markdown_says_not_reached_for_costs_and_na_for_their_spread(tmp_path: P
     header = markdown(rows, 0.8, "miou", "clicks", runs).splitlines()[0].split(" | ")
     cells = dict(zip(header, line, strict=True))
     assert cells["cost_to_95pct_clicks"] == "not reached" and cells["cost_to_95pct_clicks_std"] == "n/a"
+    assert cells["cost_to_random_final_clicks"] == "n/a"  # random is its own baseline
+    (row,) = summary(runs[:1], "clicks", "miou")
+    assert row["cost_to_95pct_clicks"] == "n/a"  # no reference: nothing to reach
