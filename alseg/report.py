@@ -401,7 +401,7 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
             "auc": float(areas.mean()),
             "auc_ci95": interval(areas),
             f"cost_to_95pct_{cost}": (float(reached.mean()) if len(reached) else math.nan)
-            if target
+            if target is not None
             else "n/a",
             f"cost_to_95pct_{cost}_std": _spread(reached),
             "reached_95pct": f"{len(reached)} of {len(reach)}" if target is not None else "n/a",

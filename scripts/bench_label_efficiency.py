@@ -37,7 +37,7 @@ WALL_FILE = "wall_seconds.txt"
 FULL_SUPERVISION = ["strategy=random", "budget.initial=1.0", "budget.cycles=0", "train.epochs=40"]
 # The superpixel protocol: SLIC segments chosen on the validation split
 # (scripts/superpixel_labels.py); 8 500 clicks a cycle end five cycles near 10% of the clicks of
-# outlining the whole pool precisely (about 465 000), the goal's bound.
+# outlining the whole pool precisely (459 225), the goal's bound.
 SUPERPIXELS = ["regions=superpixels", "regions.segments=200", "evaluate_on=[val,test]"]
 SUPERPIXEL_BUDGET = ["budget.unit=clicks", "budget.per_cycle=8500"]
 DOMINANT = [*SUPERPIXELS, "budget.annotation=dominant"]

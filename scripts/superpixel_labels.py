@@ -19,11 +19,13 @@ from pathlib import Path
 
 import numpy as np
 from benchlib import compose_cfg, print_table, save
+from torchmetrics.classification import MulticlassConfusionMatrix
 
 from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.experiment import build
 from alseg.labels import LabelState
+from alseg.metrics import scores_from_confusion
 from alseg.oracle import Oracle
 
 HERE = Path(__file__).resolve().parent
@@ -37,24 +39,19 @@ def label_quality(split, classes: int, segments: int, overrides: list[str]) -> d
     oracle = Oracle(split, state, CostLedger(), annotation="dominant")
     images = np.arange(len(split))
     oracle.reveal_images(images, cycle=0)
-    confusion = np.zeros((classes, classes), dtype=np.int64)
+    confusion = MulticlassConfusionMatrix(classes)
     precise = 0.0
     for image in images.tolist():
-        truth = split.target(image).numpy().ravel()
-        label = oracle.training_target(image).numpy().ravel()
+        truth, label = split.target(image).ravel(), oracle.training_target(image).ravel()
         known = (truth != IGNORE_INDEX) & (label != IGNORE_INDEX)
-        confusion += np.bincount(truth[known] * classes + label[known], minlength=classes**2).reshape(
-            classes, classes
-        )
+        confusion.update(label[known], truth[known])
         precise += oracle.image_clicks(image)
-    union = confusion.sum(0) + confusion.sum(1) - np.diag(confusion)
-    present = confusion.sum(1) > 0
     return {
         "segments": segments,
         "superpixels_per_image": float(regions.counts.mean()),
         "clicks_share_of_precise": float(regions.counts.sum() / precise),
         "wrong_pixel_share": oracle.wrong_label_share(),
-        "label_miou": float((np.diag(confusion)[present] / union[present]).mean()),
+        "label_miou": scores_from_confusion(confusion.compute())["miou"],
     }
 
 
