@@ -4,10 +4,12 @@ For each `regions.segments` value, every superpixel of every image of the split 
 with its dominant ground-truth class, as `budget.annotation=dominant` does; printed per setting:
 superpixels per image, their clicks as a share of outlining every image precisely (both as
 the oracle counts them, at the annotation resolution), the share of known pixels labelled with
-the wrong class, and the mIoU of those labels against the truth (the classes present). Data
+the wrong class, the share left as ignore (a superpixel whose top class covers less than
+`--dominant-shares`), and the mIoU of the given labels against the truth (the classes present). Data
 only, no training: a protocol's segment size can be chosen on the validation split with it.
 
     python scripts/superpixel_labels.py --root ../shared/data/CamVid --split val --segments 100 200 300
+    python scripts/superpixel_labels.py --segments 200 300 --dominant-shares 0 0.5 0.7
     python scripts/superpixel_labels.py dataset.splits.size=[192,256] --segments 400 800
 """
 
@@ -31,26 +33,34 @@ from alseg.oracle import Oracle
 HERE = Path(__file__).resolve().parent
 
 
-def label_quality(split, classes: int, segments: int, overrides: list[str]) -> dict[str, float]:
-    """Every superpixel of `split` labelled with its dominant class: cost and label quality."""
+def label_quality(
+    split, classes: int, segments: int, dominant_share: float, overrides: list[str]
+) -> dict[str, float]:
+    """Every superpixel of `split` labelled with its dominant class (ignore where that covers
+    less than `dominant_share` of it): cost and label quality."""
     kind = compose_cfg(*overrides, "regions=superpixels", f"regions.segments={segments}").regions
     regions = build(kind).maps(split)
     state = LabelState(regions, split.image_size)
-    oracle = Oracle(split, state, CostLedger(), annotation="dominant")
+    oracle = Oracle(split, state, CostLedger(), annotation="dominant", dominant_share=dominant_share)
     images = np.arange(len(split))
     oracle.reveal_images(images, cycle=0)
     confusion = MulticlassConfusionMatrix(classes)
-    precise = 0.0
+    precise, ignored, known_pixels = 0.0, 0, 0
     for image in images.tolist():
         truth, label = split.target(image).ravel(), oracle.training_target(image).ravel()
-        known = (truth != IGNORE_INDEX) & (label != IGNORE_INDEX)
+        valid = truth != IGNORE_INDEX
+        known = valid & (label != IGNORE_INDEX)
         confusion.update(label[known], truth[known])
+        ignored += int((valid & ~known).sum())
+        known_pixels += int(valid.sum())
         precise += oracle.image_clicks(image)
     return {
         "segments": segments,
+        "dominant_share": dominant_share,
         "superpixels_per_image": float(regions.counts.mean()),
         "clicks_share_of_precise": float(regions.counts.sum() / precise),
         "wrong_pixel_share": oracle.wrong_label_share(),
+        "ignored_pixel_share": ignored / known_pixels,
         "label_miou": scores_from_confusion(confusion.compute())["miou"],
     }
 
@@ -61,6 +71,13 @@ def main() -> None:
     parser.add_argument("--experiment", default="camvid_cpu")
     parser.add_argument("--split", default="val", choices=["train", "val", "test"])
     parser.add_argument("--segments", type=int, nargs="+", default=[100, 200, 300])
+    parser.add_argument(
+        "--dominant-shares",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="budget.dominant_share values: a superpixel whose top class covers less is labelled ignore",
+    )
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.splits.size=[192,256]")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
@@ -70,7 +87,11 @@ def main() -> None:
     overrides += args.overrides
     data = build(compose_cfg(*overrides).dataset.splits)
     split = getattr(data, args.split)
-    rows = [label_quality(split, data.num_classes, segments, overrides) for segments in args.segments]
+    rows = [
+        label_quality(split, data.num_classes, segments, share, overrides)
+        for segments in args.segments
+        for share in args.dominant_shares
+    ]
     height, width = split.image_size
     print(f"{args.experiment}, {args.split} split ({len(split)} images at {height}x{width}):")
     print_table(rows)
