@@ -61,7 +61,9 @@ ARMS: dict[str, list[str]] = {
     "oracle_error_sp_dominant": ["strategy=oracle_error", *DOMINANT, *SUPERPIXEL_BUDGET],
     "full_supervision_sp_dominant70": [*FULL_SUPERVISION, *DOMINANT70],
     # the ceiling of finer superpixels (label mIoU on val 0.70 with 300 segments, 0.66 with 200)
-    "full_supervision_sp300_dominant": [*FULL_SUPERVISION, *DOMINANT, "regions.segments=300"],
+    "full_supervision_sp300_dominant": [
+        *FULL_SUPERVISION, *(o.replace("=200", "=300") for o in DOMINANT)
+    ],
     "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
     "entropy_sp_precise": ["strategy=entropy", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
 }  # fmt: skip
