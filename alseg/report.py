@@ -18,6 +18,7 @@ import functools
 import logging
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,11 +234,15 @@ def _text(value: Any) -> str:
 
 def group_runs(runs: list[Run]) -> list[RunGroup]:
     """Runs (full supervision left out) grouped by strategy and every key that changes the curve."""
+    curves = [run for run in runs if not run.is_full_supervision]
+    return _grouped(curves, lambda run: run.strategy, len({run.dataset for run in runs}) > 1)
+
+
+def _grouped(runs: list[Run], name_of: Callable[[Run], str], several_datasets: bool) -> list[RunGroup]:
+    """Runs grouped by `name_of` and, within a name, by every key whose value differs."""
     by_name: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        if not run.is_full_supervision:
-            by_name[run.strategy].append(run)
-    several_datasets = len({run.dataset for run in runs}) > 1
+        by_name[name_of(run)].append(run)
     groups = []
     for name, named in sorted(by_name.items()):
         keys = sorted(set().union(*(run.setting for run in named)))
@@ -276,25 +281,32 @@ def annotation(run: Run) -> str:
     return str(run.config.get("budget.annotation", "precise"))
 
 
+def _full_supervision(runs: list[Run], metric: str, precise: bool) -> dict[str, float]:
+    """Full-supervision runs with precise labels (or with any other annotation), grouped by
+    annotation and every key that differs between them: each group's metric, mean over seeds."""
+    found = [run for run in runs if run.is_full_supervision and (annotation(run) == "precise") == precise]
+    groups = _grouped(found, annotation, len({run.dataset for run in runs}) > 1)
+    finals = {group.label: [run.curve("images", metric)[1][-1] for run in group.runs] for group in groups}
+    return {label: float(np.mean(values)) for label, values in finals.items()}
+
+
 def reference(runs: list[Run], metric: str) -> float | None:
-    """The full-supervision metric with precise labels (mean over such runs), or None. Runs
+    """The full-supervision metric with precise labels (mean over its seeds), or None. Runs
     trained on every unit with dominant-class labels are ceilings of that annotation, not
     the reference (see `ceilings`)."""
-    values = [
-        run.curve("images", metric)[1][-1]
-        for run in runs
-        if run.is_full_supervision and annotation(run) == "precise"
-    ]
-    return float(np.mean(values)) if values else None
+    found = _full_supervision(runs, metric, precise=True)
+    if len(found) > 1:
+        raise AlsegError(
+            f"the full-supervision runs with precise labels differ in more than their seed "
+            f"({'; '.join(found)}): one 95% reference cannot stand for them; report them apart"
+        )
+    return next(iter(found.values()), None)
 
 
 def ceilings(runs: list[Run], metric: str) -> dict[str, float]:
-    """The metric of full supervision with each other annotation (mean over its runs)."""
-    found: dict[str, list[float]] = defaultdict(list)
-    for run in runs:
-        if run.is_full_supervision and annotation(run) != "precise":
-            found[annotation(run)].append(run.curve("images", metric)[1][-1])
-    return {kind: float(np.mean(values)) for kind, values in sorted(found.items())}
+    """The metric of full supervision with each other annotation (mean over its seeds), one
+    per setting: ceilings that differ in more than their seed are named by what differs."""
+    return _full_supervision(runs, metric, precise=False)
 
 
 def common_range(groups: list[RunGroup], cost: str, metric: str) -> tuple[float, float]:
@@ -486,8 +498,8 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
         notes.append(f"Full-supervision {metric}: {reference_value:.4g}; 95% of it: {share:.4g}.")
     for kind, value in ceilings(runs, metric).items():
         notes.append(
-            f"Full supervision with {kind} labels (every unit of the pool labelled so; the ceiling "
-            f"of budget.annotation={kind}): {metric} {value:.4g}."
+            f"Full supervision with every unit labelled {kind}: {metric} {value:.4g} "
+            "(the ceiling of that annotation)."
         )
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
 

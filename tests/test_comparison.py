@@ -40,8 +40,8 @@ def make_run(
     return Run(path, rows, {**flat, **config})
 
 
-def reference_run(path: Path, miou: float) -> Run:
-    run = make_run(path, "random", 0, [1000.0], [miou])
+def reference_run(path: Path, miou: float, seed: int = 0) -> Run:
+    run = make_run(path, "random", seed, [1000.0], [miou])
     run.rows[0]["labelled_fraction"] = 1.0
     return run
 
@@ -191,7 +191,32 @@ def test_dominant_label_ceilings_are_reported_beside_the_precise_reference(tmp_p
     assert rows[0]["reached_95pct"] == "1 of 1"  # 0.39 >= 0.95 x 0.40 = 0.38
     text = markdown(rows, reference(runs, "miou"), "miou", "clicks", runs)
     assert "Full-supervision miou: 0.4; 95% of it: 0.38." in text
-    assert "Full supervision with dominant labels" in text and "miou 0.36." in text
+    assert "Full supervision with every unit labelled dominant: miou 0.36 " in text
+
+
+def test_ceilings_of_different_settings_are_reported_apart_and_seeds_averaged(tmp_path: Path) -> None:
+    from alseg.report import ceilings
+
+    runs = []
+    for name, segments, seed, miou in [("a", 200, 0, 0.34), ("b", 200, 1, 0.36), ("c", 300, 0, 0.40)]:
+        run = reference_run(tmp_path / name, miou, seed)
+        run.config.update({"budget.annotation": "dominant", "regions.segments": segments})
+        runs.append(run)
+    assert ceilings(runs, "miou") == {
+        "dominant (regions.segments=200)": pytest.approx(0.35),
+        "dominant (regions.segments=300)": pytest.approx(0.40),
+    }
+
+
+def test_precise_references_of_different_settings_are_refused(tmp_path: Path) -> None:
+    from alseg.report import reference
+
+    short, long = reference_run(tmp_path / "short", 0.30), reference_run(tmp_path / "long", 0.40, 1)
+    short.config["train.epochs"], long.config["train.epochs"] = 10, 40
+    with pytest.raises(AlsegError, match="differ in more than their seed"):
+        reference([short, long], "miou")
+    long.config["train.epochs"] = 10  # the same setting, another seed: averaged
+    assert reference([short, long], "miou") == pytest.approx(0.35)
 
 
 def test_each_strategy_is_paired_with_random_on_its_own_protocol_and_saves_to_its_final(
