@@ -99,6 +99,13 @@ def reduce_units(
     return out
 
 
+def unit_purity(regions: RegionMaps, indices: np.ndarray, labels: torch.Tensor, classes: int) -> np.ndarray:
+    """Each unit's predicted purity (B, width): the share of its pixels predicted as its most
+    frequent predicted class, from predicted label maps (B, H, W)."""
+    shares = [reduce_units(regions, indices, (labels == c).float(), "mean") for c in range(classes)]
+    return np.max(shares, axis=0)
+
+
 @torch.inference_mode()
 def score_pool(context: AcquisitionContext) -> PoolScores:
     """Per-unit statistics of the unlabelled pool (and descriptors of every image if asked).
@@ -123,10 +130,15 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
         predictions, features = predict(network, images, strategy, context.members, context.mc_mode, indices)
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
-        statistics, per_image, kept = _batch_statistics(strategy, list(predictions), context.cycle)
+        chunks = list(predictions)
+        statistics, per_image, kept = _batch_statistics(strategy, chunks, context.cycle)
         for name, pixels in statistics.items():
             table = units.setdefault(name, unscored(state.labelled_at.shape))
             table[indices] = reduce_units(context.regions, indices, pixels.float(), strategy.reduction)
+        if strategy.purity:
+            labels = torch.cat([chunk.probs.argmax(dim=1) for chunk in chunks])
+            table = units.setdefault("purity", unscored(state.labelled_at.shape))
+            table[indices] = unit_purity(context.regions, indices, labels, chunks[0].probs.shape[1])
         for name, values in per_image.items():
             table = units.setdefault(name, unscored(state.labelled_at.shape))
             table[indices] = values.float().cpu().numpy()[:, None]
@@ -139,6 +151,8 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
     names, width = gather_schema(sorted(units), features_out[0].shape[1] if features_out else 0)
     units = {name: gather_max(units.get(name, unscored(state.labelled_at.shape))) for name in names}
     units.setdefault("score", np.zeros(state.labelled_at.shape, dtype=np.float32))
+    if strategy.purity:
+        units["score"] = units["score"] * units["purity"]
     for table in units.values():
         table[~available] = -np.inf
     found = None

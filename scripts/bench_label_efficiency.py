@@ -75,6 +75,11 @@ ARMS: dict[str, list[str]] = {
     "entropy_sp300_dominant_balanced": [
         "strategy=entropy", "strategy.class_balance=true", *DOMINANT300, *SUPERPIXEL300_BUDGET
     ],
+    # mixed superpixels step back: each score weighted by the superpixel's predicted purity
+    "entropy_sp300_dominant_balanced_purity": [
+        "strategy=entropy", "strategy.class_balance=true", "strategy.purity=true", *DOMINANT300,
+        *SUPERPIXEL300_BUDGET,
+    ],
     "entropy_sp300_dominant": ["strategy=entropy", *DOMINANT300, *SUPERPIXEL300_BUDGET],
     "oracle_error_sp300_dominant": ["strategy=oracle_error", *DOMINANT300, *SUPERPIXEL300_BUDGET],
     "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],

@@ -123,10 +123,42 @@ def test_class_weights_favour_rare_labelled_classes_and_reweight_scores() -> Non
     np.testing.assert_allclose(scores[True][2:], scores[False][2:] * weights[2:].numpy(), rtol=1e-5)
 
 
+class PredictsMap(torch.nn.Module):
+    """Predicts the same label map for every image, each pixel's class at probability 0.6."""
+
+    def __init__(self, labels: np.ndarray, classes: int) -> None:
+        super().__init__()
+        onehot = torch.nn.functional.one_hot(torch.as_tensor(labels).long(), classes).permute(2, 0, 1)
+        self.logits = onehot.float() * np.log(0.6 / (0.4 / (classes - 1)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits.expand(len(images), -1, -1, -1)
+
+
+def test_purity_is_the_share_of_the_most_predicted_class_and_weighs_the_score() -> None:
+    pool, truth = hand_made_pool()
+    predicted = np.where(truth == IGNORE_INDEX, 3, truth)  # the model predicts the truth, void as 3
+    scores = {}
+    for purity in (False, True):
+        strategy = UncertaintySampling("entropy", "entropy", purity=purity)
+        context = acquisition_context(pool, Grid(2, 2), PredictsMap(predicted, 6), strategy)
+        scores[purity] = score_pool(context)
+    cells = [predicted[:8, :8], predicted[:8, 8:], predicted[8:, :8], predicted[8:, 8:]]
+    by_numpy = [np.bincount(cell.ravel()).max() / cell.size for cell in cells]  # [1, 0.5, 1, 58/64]
+    np.testing.assert_allclose(scores[True].units["purity"][0], by_numpy, rtol=1e-6)
+    plain = scores[False].score[0]
+    assert np.allclose(plain, plain[0])  # every pixel equally unsure: plain entropy ties
+    np.testing.assert_allclose(scores[True].score[0], plain * np.array(by_numpy), rtol=1e-5)
+    assert scores[True].score[0].argmin() == 1  # the half-and-half cell steps back
+
+
 def test_oracle_error_queries_where_the_model_is_wrong() -> None:
     """Against random, the units it picks hold a far larger share of misclassified pixels."""
     pool = synthetic_splits(train=30, val=1, test=1, size=32, seed=4).train
-    network = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 1))  # a poor model
+    network = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 1))  # a poor model: background everywhere
+    with torch.no_grad():
+        network[0].weight.zero_()
+        network[0].bias.copy_(torch.tensor([1.0, 0, 0, 0, 0, 0]))
     network.encoder = lambda images: [images]
     network.decoder = torch.nn.Identity()
     network.segmentation_head = lambda features: network[0](features[-1])

@@ -126,14 +126,15 @@ BALANCED = [s for s in STRATEGIES if "class_balance" in (config_dir() / "strateg
 
 
 @pytest.mark.parametrize("strategy", BALANCED)
-def test_class_balanced_dominant_superpixels_run(make_cfg, tmp_path, strategy: str) -> None:
+def test_class_balanced_purity_weighted_dominant_superpixels_run(make_cfg, tmp_path, strategy: str) -> None:
     cfg = make_cfg(
         "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "regions=superpixels",
-        "budget.annotation=dominant", "strategy.class_balance=true", "budget.cycles=1",
+        "budget.annotation=dominant", "strategy.class_balance=true", "strategy.purity=true",
+        "budget.cycles=1",
     )  # fmt: skip
     experiment = Experiment(cfg, tmp_path)
     rows = experiment.run()
-    assert experiment.strategy.class_weights is not None
+    assert experiment.strategy.class_weights is not None and experiment.strategy.purity
     assert rows[1]["cost_clicks"] - rows[0]["cost_clicks"] == rows[0]["queried_units"] > 0
 
 

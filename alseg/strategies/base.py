@@ -77,7 +77,11 @@ class Strategy(ABC):
     works with; `check_compatible` refuses the others before anything trains. Unit
     statistics are "higher = more informative". With `class_balance` the pixel "score" is
     weighted by the inverse frequency of the pixel's predicted class among the pixels
-    labelled so far (`class_weights`, set before each scoring pass). `reads_ground_truth` marks an upper-bound
+    labelled so far (`class_weights`, set before each scoring pass). With `purity` each unit's
+    score is multiplied by its predicted purity, the share of its pixels predicted as its most
+    frequent predicted class: answered with one class (dominant labels), a unit of purity p gets
+    about 1 - p of its pixels wrong, so informative but mixed units step back, as CEREALS weighs
+    informativeness by (1 - cost). `reads_ground_truth` marks an upper-bound
     ablation: only such a strategy may open `AcquisitionContext.true_clicks`, and its runs
     say so in cycles.csv.
     """
@@ -90,7 +94,12 @@ class Strategy(ABC):
     queries: str = "any"
 
     def __init__(
-        self, name: str, reduction: str = "mean", mc_passes: int = 0, class_balance: bool = False
+        self,
+        name: str,
+        reduction: str = "mean",
+        mc_passes: int = 0,
+        class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
         if mc_passes == 1:
@@ -104,6 +113,7 @@ class Strategy(ABC):
         self.mc_passes = mc_passes
         self.class_balance = class_balance
         self.class_weights: torch.Tensor | None = None  # set each cycle when class_balance
+        self.purity = purity
 
     @property
     def needs_pass(self) -> bool:

@@ -42,8 +42,9 @@ class Ceal(Strategy):
         background_class: int = 0,
         pseudo_label: bool = True,
         class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance)
+        super().__init__(name, reduction, mc_passes, class_balance, purity)
         if not 0 < delta <= 1 or delta_decay < 0 or no_detection < 0 or random < 0:
             raise AlsegError(
                 "ceal needs 0 < strategy.delta <= 1, strategy.delta_decay >= 0, and non-negative "

@@ -52,8 +52,9 @@ class Cereals(Strategy):
         cost_batch_size: int = 8,
         cost_width: int = 16,
         class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
-        super().__init__(name, "mean", mc_passes, class_balance)
+        super().__init__(name, "mean", mc_passes, class_balance, purity)
         if cost not in COST_MODES:
             raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
         self.cost, self.nms_threshold = cost, nms_threshold

@@ -38,8 +38,9 @@ class InformationDensity(Strategy):
         mc_passes: int = 0,
         block: int = 1024,
         class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance)
+        super().__init__(name, reduction, mc_passes, class_balance, purity)
         self.measure = get_measure(measure)
         self.beta = beta
         self.block = block

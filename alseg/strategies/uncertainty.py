@@ -21,8 +21,9 @@ class UncertaintySampling(TopScoreStrategy):
         reduction: str = "mean",
         mc_passes: int = 0,
         class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance)
+        super().__init__(name, reduction, mc_passes, class_balance, purity)
         self.measure = get_measure(measure)
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
@@ -41,8 +42,9 @@ class VoteEntropySampling(TopScoreStrategy):
         reduction: str = "mean",
         ensemble_size: int = 0,
         class_balance: bool = False,
+        purity: bool = False,
     ) -> None:
-        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, class_balance)
+        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, class_balance, purity)
         self.ensemble_size = ensemble_size
         if max(self.mc_passes, ensemble_size) < 2:
             raise AlsegError(
