@@ -1,0 +1,104 @@
+"""The results table of docs/camvid_label_saving.md, one row per arm of bench_label_efficiency.
+
+An arm is the runs named `<arm>_seed<n>` under the given folders. Per arm: the final mIoU
+(mean +- sd over seeds), the clicks at the end, the paired difference with random on the same
+protocol (query unit, annotation, budget; 95% t interval) and the clicks at which the arm
+reaches that random's final, the clicks at which it reaches random whole images' final and 95%
+of precise full supervision (mean over the seeds that get there), and the share of labelled
+pixels whose label is wrong at the end:
+
+    python scripts/label_saving_table.py bench/runs/label_efficiency bench/runs/camvid_superpixels
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+from collections import defaultdict
+
+import numpy as np
+
+from alseg.report import REFERENCE_SHARE, Run, cost_to_reach, group_runs, load_runs, reference, summary
+
+COST = "clicks"
+METRIC = "miou"
+
+
+def arm_of(run: Run) -> str:
+    return re.sub(r"_seed\d+$", "", run.path.name)
+
+
+def reach(runs: list[Run], target: float) -> str:
+    """Mean clicks over the seeds that reach `target`, and how many do."""
+    costs = np.array([cost_to_reach(*run.curve(COST, METRIC), target) for run in runs])
+    reached = costs[np.isfinite(costs)]
+    where = f"{reached.mean():,.0f}" if len(reached) else "not reached"
+    return f"{where} ({len(reached)} of {len(runs)})"
+
+
+def number(value: float) -> str:
+    return "n/a" if math.isnan(value) else f"{value:+.3f}"
+
+
+def table(runs: list[Run]) -> str:
+    """The Markdown table (one row per arm, full supervision left out)."""
+    rows = summary(runs, COST, METRIC)
+    groups = group_runs(runs)
+    arms: dict[str, list[Run]] = defaultdict(list)
+    paired: dict[str, dict] = {}
+    for group, row in zip(groups, rows, strict=True):
+        assert row["strategy"] == group.label
+        for run in group.runs:
+            arms[arm_of(run)].append(run)
+        names = {arm_of(run) for run in group.runs}
+        if len(names) > 1:
+            raise SystemExit(f"one report group holds several arms: {sorted(names)}")
+        paired[names.pop()] = row
+    images = arms.get("random")
+    if images is None:
+        raise SystemExit("no random whole-image runs (random_seed<n>) among the folders")
+    random_images_final = float(np.mean([run.curve(COST, METRIC)[1][-1] for run in images]))
+    full = reference(runs, METRIC)
+    target = REFERENCE_SHARE * full if full is not None else math.nan
+    lines = [
+        f"| arm | seeds | final {METRIC} | clicks at the end | paired with random on its protocol "
+        f"(95% t) | reaches that random's final at (saving) | reaches random images' final "
+        f"({random_images_final:.4f}) at | 95% of full ({target:.3f}) at | wrong-label share at the end |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for arm, members in sorted(arms.items()):
+        finals = np.array([run.curve(COST, METRIC)[1][-1] for run in members])
+        spread = f" +- {finals.std(ddof=1):.3f}" if len(finals) > 1 else ""
+        end = np.mean([run.curve(COST, METRIC)[0][-1] for run in members])
+        row = paired[arm]
+        if row["paired_seeds"]:
+            half = row["paired_final_diff_ci95"]
+            diff = number(row["paired_final_diff"]) + ("" if math.isnan(half) else f" +- {half:.3f}")
+            clicks = row[f"cost_to_random_final_{COST}"]
+            to_random = (
+                f"{'not reached' if math.isnan(clicks) else f'{clicks:,.0f}'} ({row['reached_random_final']})"
+            )
+            if not math.isnan(row["saving_to_random_final"]):
+                to_random += f", {row['saving_to_random_final']:.0%}"
+        else:
+            diff = to_random = "(the baseline)" if arm.startswith("random") else "n/a"
+        wrong = np.mean([float(run.rows[-1].get("wrong_label_share", 0.0)) for run in members])
+        lines.append(
+            f"| {arm} | {','.join(str(run.seed) for run in members)} | {finals.mean():.3f}{spread} "
+            f"| {end:,.0f} | {diff} | {to_random} | {reach(members, random_images_final)} "
+            f"| {reach(members, target)} | {wrong:.3f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("folders", nargs="+", help="archived run folders (bench/runs/...)")
+    parser.add_argument("--split", default=None, help="evaluation split to read (default test)")
+    args = parser.parse_args()
+    print(table(load_runs(args.folders, args.split)), end="")
+
+
+if __name__ == "__main__":
+    main()
