@@ -33,8 +33,11 @@ def reach(runs: list[Run], target: float) -> str:
     """Mean clicks over the seeds that reach `target`, and how many do."""
     costs = np.array([cost_to_reach(*run.curve(COST, METRIC), target) for run in runs])
     reached = costs[np.isfinite(costs)]
-    where = f"{reached.mean():,.0f}" if len(reached) else "not reached"
-    return f"{where} ({len(reached)} of {len(runs)})"
+    return f"{clicks(reached.mean() if len(reached) else math.nan)} ({len(reached)} of {len(runs)})"
+
+
+def clicks(value: float) -> str:
+    return "not reached" if math.isnan(value) else f"{value:,.0f}"
 
 
 def number(value: float) -> str:
@@ -75,10 +78,7 @@ def table(runs: list[Run]) -> str:
         if row["paired_seeds"]:
             half = row["paired_final_diff_ci95"]
             diff = number(row["paired_final_diff"]) + ("" if math.isnan(half) else f" +- {half:.3f}")
-            clicks = row[f"cost_to_random_final_{COST}"]
-            to_random = (
-                f"{'not reached' if math.isnan(clicks) else f'{clicks:,.0f}'} ({row['reached_random_final']})"
-            )
+            to_random = f"{clicks(row[f'cost_to_random_final_{COST}'])} ({row['reached_random_final']})"
             if not math.isnan(row["saving_to_random_final"]):
                 to_random += f", {row['saving_to_random_final']:.0%}"
         else:
