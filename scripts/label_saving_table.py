@@ -4,8 +4,8 @@ An arm is the runs named `<arm>_seed<n>` under the given folders. Per arm: the f
 (mean +- sd over seeds), the clicks at the end, the paired difference with random on the same
 protocol (query unit, annotation, budget; 95% t interval) and the clicks at which the arm
 reaches that random's final, the clicks at which it reaches random whole images' final and 95%
-of precise full supervision (mean over the seeds that get there), and the share of labelled
-pixels whose label is wrong at the end:
+of precise full supervision (mean over the seeds that get there; n/a where the folders hold no
+such runs on the split read), and the share of labelled pixels whose label is wrong at the end:
 
     python scripts/label_saving_table.py bench/runs/label_efficiency bench/runs/camvid_superpixels
 """
@@ -30,7 +30,9 @@ def arm_of(run: Run) -> str:
 
 
 def reach(runs: list[Run], target: float) -> str:
-    """Mean clicks over the seeds that reach `target`, and how many do."""
+    """Mean clicks over the seeds that reach `target`, and how many do (n/a: no target)."""
+    if math.isnan(target):
+        return "n/a"
     costs = np.array([cost_to_reach(*run.curve(COST, METRIC), target) for run in runs])
     reached = costs[np.isfinite(costs)]
     return f"{clicks(reached.mean() if len(reached) else math.nan)} ({len(reached)} of {len(runs)})"
@@ -38,6 +40,10 @@ def reach(runs: list[Run], target: float) -> str:
 
 def clicks(value: float) -> str:
     return "not reached" if math.isnan(value) else f"{value:,.0f}"
+
+
+def value_of(target: float) -> str:
+    return "" if math.isnan(target) else f" ({target:.4f})"
 
 
 def number(value: float) -> str:
@@ -58,16 +64,15 @@ def table(runs: list[Run]) -> str:
         if len(names) > 1:
             raise SystemExit(f"one report group holds several arms: {sorted(names)}")
         paired[names.pop()] = row
-    images = arms.get("random")
-    if images is None:
-        raise SystemExit("no random whole-image runs (random_seed<n>) among the folders")
-    random_images_final = float(np.mean([run.curve(COST, METRIC)[1][-1] for run in images]))
+    images = arms.get("random", [])  # random whole images: absent from the val runs
+    finals = [run.curve(COST, METRIC)[1][-1] for run in images]
+    random_images_final = float(np.mean(finals)) if finals else math.nan
     full = reference(runs, METRIC)
     target = REFERENCE_SHARE * full if full is not None else math.nan
     lines = [
         f"| arm | seeds | final {METRIC} | clicks at the end | paired with random on its protocol "
-        f"(95% t) | reaches that random's final at (saving) | reaches random images' final "
-        f"({random_images_final:.4f}) at | 95% of full ({target:.3f}) at | wrong-label share at the end |",
+        f"(95% t) | reaches that random's final at (saving) | reaches random images' final"
+        f"{value_of(random_images_final)} at | 95% of full{value_of(target)} at | wrong-label share at the end |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, members in sorted(arms.items()):
