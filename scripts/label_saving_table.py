@@ -72,7 +72,8 @@ def table(runs: list[Run]) -> str:
     lines = [
         f"| arm | seeds | final {METRIC} | clicks at the end | paired with random on its protocol "
         f"(95% t) | reaches that random's final at (saving) | reaches random images' final"
-        f"{value_of(random_images_final)} at | 95% of full{value_of(target)} at | wrong-label share at the end |",
+        f"{value_of(random_images_final)} at | 95% of full{value_of(target)} at "
+        "| wrong-label share at the end |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for arm, members in sorted(arms.items()):
