@@ -188,6 +188,13 @@ def check_choice(runs: list[Run], cost: str, metric: str) -> None:
     """One error, listing what exists, for a cost unit or metric the runs do not have."""
     if cost not in COST_UNITS:
         raise AlsegError(f"--cost must be one of {list(COST_UNITS)} (got {cost!r})")
+    lacking = [run for run in runs if not run.metrics()]
+    if lacking:
+        split = lacking[0].evaluated_split()
+        raise AlsegError(
+            f"{len(lacking)} of the runs were not evaluated on {split} (e.g. {lacking[0].path}): leave "
+            f"them out, or pick a split they have with --split (their runs set evaluate_on)"
+        )
     metrics = available_metrics(runs)
     if metric not in metrics:
         raise AlsegError(f"--metric {metric!r} is not in these runs; they have: {', '.join(metrics)}")

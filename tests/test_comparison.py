@@ -279,6 +279,8 @@ def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
     test_only.split = "val"
     with pytest.raises(AlsegError, match="no val_miou column"):
         test_only.curve("clicks", "miou")
+    with pytest.raises(AlsegError, match=r"1 of the runs were not evaluated on val \(e\.g\. .*t0\)"):
+        summary([*load_runs([tmp_path], "val"), test_only], "clicks", "miou")
 
 
 def test_keys_a_run_predates_take_their_defaults_and_moved_classes_match(tmp_path: Path) -> None:
