@@ -110,6 +110,12 @@ class AcquisitionContext:
                 "an upper-bound ablation that declares reads_ground_truth = True may read them."
             )
 
+    def true_answers(self, indices: np.ndarray) -> torch.Tensor:
+        """The annotator's answers (B, H, W) for every unit of pool images (the truth, or each
+        unit's dominant class): upper-bound ablations only."""
+        self._require_ground_truth("answers")
+        return self.oracle.true_answers(indices)
+
     def true_clicks(self) -> np.ndarray:
         """Clicks of every unit from hidden labels: upper-bound ablations only."""
         self._require_ground_truth("click costs")

@@ -59,6 +59,7 @@ class Oracle:
         self._annotations: dict[int, Annotation] = {}
         self._unit_clicks: dict[int, dict[int, float]] = {}
         self._whole_clicks: dict[int, float] = {}
+        self._answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
@@ -187,6 +188,22 @@ class Oracle:
         """Ground-truth label maps (B, H, W) of the given images, labelled or not (upper-bound
         ablations only)."""
         return torch.stack([self._pool.target(int(i)) for i in indices])
+
+    def true_answers(self, indices: np.ndarray) -> torch.Tensor:
+        """What the annotator would answer (B, H, W) if every unit of the given images were
+        queried: the ground truth with precise labels, each unit's dominant class with dominant
+        labels (overlapping units: the later one's answer). Upper-bound ablations only."""
+        if self.annotation != "dominant":
+            return self.true_targets(indices)
+        answers = []
+        for image in indices.tolist():
+            if image not in self._answers:
+                region_map = self.state.regions[image]
+                regions = np.arange(region_map.count)
+                classes = self._dominant_classes(image, regions)
+                self._answers[image] = torch.from_numpy(region_map.paint(regions, classes, IGNORE_INDEX))
+            answers.append(self._answers[image])
+        return torch.stack(answers).long()
 
     def remaining_capacity(self, unit: str) -> float:
         """Cost (in `unit`) of labelling everything not labelled yet.

@@ -69,6 +69,10 @@ ARMS: dict[str, list[str]] = {
         "strategy=entropy", "strategy.class_balance=true", *DOMINANT, *SUPERPIXEL_BUDGET
     ],
     "oracle_error_sp_dominant": ["strategy=oracle_error", *DOMINANT, *SUPERPIXEL_BUDGET],
+    # the upper bound counting only the wrong pixels a dominant label would fix
+    "oracle_error_sp_dominant_corrected": [
+        "strategy=oracle_error", "strategy.corrected=true", *DOMINANT, *SUPERPIXEL_BUDGET
+    ],
     "entropy_sp_dominant_purity": ["strategy=entropy", "strategy.purity=true", *DOMINANT, *SUPERPIXEL_BUDGET],
     "full_supervision_sp_dominant70": [*FULL_SUPERVISION, *DOMINANT70],
     "full_supervision_sp300_dominant": [*FULL_SUPERVISION, *DOMINANT300],

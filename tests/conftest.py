@@ -19,7 +19,14 @@ TINY = ["debug=tiny"]
 
 
 def acquisition_context(
-    pool, regions=None, network=None, strategy=None, seed: int = 0, budget: float = 2.0, unit: str = "regions"
+    pool,
+    regions=None,
+    network=None,
+    strategy=None,
+    seed: int = 0,
+    budget: float = 2.0,
+    unit: str = "regions",
+    annotation: str = "precise",
 ):
     """An AcquisitionContext over `pool` cut by `regions` (whole images by default), with an
     oracle, an empty ledger and the given network, for strategy and scorer unit tests."""
@@ -36,7 +43,7 @@ def acquisition_context(
     return AcquisitionContext(
         cycle=1,
         strategy=strategy or RandomSampling("random"),
-        oracle=Oracle(pool, LabelState(maps, pool.image_size), CostLedger()),
+        oracle=Oracle(pool, LabelState(maps, pool.image_size), CostLedger(), annotation),
         unit=unit,
         budget=budget,
         rng=np.random.default_rng(seed),

@@ -185,6 +185,28 @@ def test_oracle_error_reads_truth_only_through_its_declared_door() -> None:
     context = acquisition_context(pool, strategy=UncertaintySampling("entropy", "entropy"))
     with pytest.raises(AlsegError, match="true labels of unlabelled units"):
         context.true_targets(np.arange(2))
+    with pytest.raises(AlsegError, match="true answers of unlabelled units"):
+        context.true_answers(np.arange(2))
+
+
+@pytest.mark.parametrize("annotation", ["dominant", "precise"])
+def test_corrected_oracle_error_counts_only_what_the_answer_would_fix(annotation: str) -> None:
+    pool, _ = hand_made_pool()
+    scores = {}
+    for corrected in (False, True):
+        oracle = OracleError("oracle_error", corrected=corrected)
+        context = acquisition_context(
+            pool, Grid(2, 2), PredictsMap(np.zeros((16, 16)), 6), oracle, annotation=annotation
+        )
+        oracle.prepare(context)
+        scores[corrected] = score_pool(context).score[0]
+    # The model says 0 everywhere: wrong on the class-2 half of the top-right cell (answered 0
+    # with dominant labels: not fixed), on the 48 known pixels of bottom-left (answered 3) and
+    # on all of bottom-right (answered 1: the 6-pixel speck of 4 stays wrong). Void pixels
+    # count in a cell's area, never as wrong.
+    np.testing.assert_allclose(scores[False], [0, 0.5, 0.75, 1.0])
+    fixed = [0, 0, 0.75, 58 / 64] if annotation == "dominant" else [0, 0.5, 0.75, 1.0]
+    np.testing.assert_allclose(scores[True], fixed)
 
 
 def test_oracle_error_runs_are_marked_as_reading_ground_truth(make_cfg, tmp_path) -> None:
