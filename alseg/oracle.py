@@ -59,7 +59,7 @@ class Oracle:
         self._annotations: dict[int, Annotation] = {}
         self._unit_clicks: dict[int, dict[int, float]] = {}
         self._whole_clicks: dict[int, float] = {}
-        self._answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
+        self._true_answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
@@ -197,12 +197,12 @@ class Oracle:
             return self.true_targets(indices)
         answers = []
         for image in indices.tolist():
-            if image not in self._answers:
+            if image not in self._true_answers:
                 region_map = self.state.regions[image]
                 regions = np.arange(region_map.count)
                 classes = self._dominant_classes(image, regions)
-                self._answers[image] = torch.from_numpy(region_map.paint(regions, classes, IGNORE_INDEX))
-            answers.append(self._answers[image])
+                self._true_answers[image] = torch.from_numpy(region_map.paint(regions, classes, IGNORE_INDEX))
+            answers.append(self._true_answers[image])
         return torch.stack(answers).long()
 
     def remaining_capacity(self, unit: str) -> float:
