@@ -85,7 +85,6 @@ ARMS: dict[str, list[str]] = {
         "strategy=entropy", "strategy.class_balance=true", "strategy.purity=true", *DOMINANT300,
         *SUPERPIXEL300_BUDGET,
     ],
-    "entropy_sp300_dominant": ["strategy=entropy", *DOMINANT300, *SUPERPIXEL300_BUDGET],
     "oracle_error_sp300_dominant": ["strategy=oracle_error", *DOMINANT300, *SUPERPIXEL300_BUDGET],
     "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
     "entropy_sp_precise": ["strategy=entropy", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
