@@ -214,10 +214,10 @@ class RunGroup:
         if not self.settings:
             return self.strategy
         # keys that do not apply to this group (None: another kind of region has them) are left out
-        shown = (
+        shown = [
             f"{k.removesuffix('._target_')}={_text(v)}" for k, v in self.settings.items() if v is not None
-        )
-        return f"{self.strategy} ({', '.join(shown)})"
+        ]
+        return f"{self.strategy} ({', '.join(shown)})" if shown else self.strategy
 
     @property
     def seeds(self) -> list[int | None]:
