@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-from collections import defaultdict
 
 import numpy as np
 
@@ -54,19 +53,20 @@ def table(runs: list[Run]) -> str:
     """The Markdown table (one row per arm, full supervision left out)."""
     rows = summary(runs, COST, METRIC)
     groups = group_runs(runs)
-    arms: dict[str, list[Run]] = defaultdict(list)
+    arms: dict[str, list[Run]] = {}
     paired: dict[str, dict] = {}
     for group, row in zip(groups, rows, strict=True):
         assert row["strategy"] == group.label
-        for run in group.runs:
-            arms[arm_of(run)].append(run)
         names = {arm_of(run) for run in group.runs}
         if len(names) > 1:
             raise SystemExit(f"one report group holds several arms: {sorted(names)}")
-        paired[names.pop()] = row
+        arm = names.pop()
+        if arm in arms:
+            raise SystemExit(f"the seeds of {arm} fall into several report groups: their configs differ")
+        arms[arm], paired[arm] = group.runs, row
     images = arms.get("random", [])  # random whole images: absent from the val runs
-    finals = [run.curve(COST, METRIC)[1][-1] for run in images]
-    random_images_final = float(np.mean(finals)) if finals else math.nan
+    image_finals = [run.curve(COST, METRIC)[1][-1] for run in images]
+    random_images_final = float(np.mean(image_finals)) if image_finals else math.nan
     full = reference(runs, METRIC)
     target = REFERENCE_SHARE * full if full is not None else math.nan
     lines = [
