@@ -87,7 +87,7 @@ class AcquisitionContext:
         return self.oracle.revealed_clicks()
 
     def labelled_class_weights(self) -> torch.Tensor:
-        """Inverse frequency (C,) of each class among the oracle-labelled pixels (add-one
+        """Inverse frequency (C,) of each class among the oracle-labelled pixels of one known class (add-one
         smoothed), scaled to mean 1: rare classes weigh more. Reads only labelled pixels."""
         classes = len(self.pool.class_names)
         counts = torch.zeros(classes, dtype=torch.float64)

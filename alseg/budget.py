@@ -17,9 +17,9 @@ if TYPE_CHECKING:
 COST_UNITS = ("images", "pixels", "regions", "clicks")
 """Currencies of labelling cost: image area (in whole images), pixels, regions, clicks."""
 
-ANNOTATIONS = ("precise", "dominant")
-"""How the annotator answers a unit: its exact pixels (priced by polygon clicks), or its one
-dominant class (one click)."""
+ANNOTATIONS = ("precise", "dominant", "classes")
+"""How the annotator answers a unit: its exact pixels (priced by polygon clicks), its one
+dominant class (one click), or the classes it holds (one click per class, a partial label)."""
 
 
 class CostLedger:
@@ -39,7 +39,8 @@ class Budget:
     (checked by alseg.settings before the experiment is built). `initial` is a count of
     images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction.
     `annotation` is one of ANNOTATIONS; with `dominant`, a unit whose most frequent class
-    covers less than `dominant_share` of it is labelled ignore (still one click)."""
+    covers less than `dominant_share` of it is labelled ignore (still one click); with
+    `classes`, each class covering less than `dominant_share` of it is left out of the answer."""
 
     unit: str
     initial: int | float

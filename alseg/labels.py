@@ -6,14 +6,41 @@ from pathlib import Path
 from typing import IO
 
 import numpy as np
+import torch
 
+from alseg.data.base import IGNORE_INDEX
 from alseg.regions import RegionMaps
 
 NEVER = -1
 """`LabelState.labelled_at` value of a unit that was never labelled."""
 
 NO_CLASS = -1
-"""`LabelState.dominant` value of a unit without a dominant-class label."""
+"""`LabelState.dominant` value of a unit without a class answer (labelled precisely, or not)."""
+
+CLASS_SET_BASE = 1 << 32
+"""Label value of a pixel whose unit was answered with several classes: CLASS_SET_BASE plus the
+bit mask of the classes (bit c for class c); the pixel's class is one of them (a partial label)."""
+
+
+def class_set_code(classes: np.ndarray) -> int:
+    """Label value of the class answer `classes`: the class itself when it is one, IGNORE (255)
+    when none, else CLASS_SET_BASE plus their bit mask."""
+    classes = np.unique(classes)
+    if len(classes) == 0:
+        return IGNORE_INDEX
+    if len(classes) == 1:
+        return int(classes[0])
+    return CLASS_SET_BASE + int(np.bitwise_or.reduce(np.left_shift(1, classes.astype(np.int64))))
+
+
+def candidate_mask(targets: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Bool (B, C, H, W): the classes each pixel's label allows. A class index allows itself,
+    a class-set label (CLASS_SET_BASE + mask) its classes, IGNORE (and any other value) none."""
+    classes = torch.arange(num_classes, device=targets.device).view(1, -1, 1, 1)
+    labels = targets.unsqueeze(1)
+    single = labels == classes
+    bits = torch.where(labels >= CLASS_SET_BASE, labels - CLASS_SET_BASE, torch.zeros_like(labels))
+    return single | ((bits >> classes) & 1).bool()
 
 
 class LabelState:
@@ -21,9 +48,10 @@ class LabelState:
 
     `labelled_at` (images, regions) holds the cycle at which each unit was labelled (NEVER =
     not labelled): the labelled mask and its history in one array. `clicks` holds what each
-    labelled unit cost in clicks (NaN = not labelled). `dominant` holds the one class the
-    annotator gave a unit labelled with its dominant class (IGNORE_INDEX when no class covered
-    enough of it; NO_CLASS for units labelled precisely or not at all). Tables are as wide as
+    labelled unit cost in clicks (NaN = not labelled). `dominant` holds the class answer the
+    annotator gave a unit: its dominant class, IGNORE_INDEX when no class covered enough of it,
+    or a class-set code (see class_set_code) when answered with the classes it holds; NO_CLASS
+    for units labelled precisely or not at all. Tables are as wide as
     the image with the most regions; `exists` marks real regions. `pseudo` maps an image index
     to a label map (H, W) the model predicted for it; it costs nothing and never overrides
     oracle labels.
@@ -36,7 +64,7 @@ class LabelState:
         shape = (len(regions), regions.width)
         self.labelled_at = np.full(shape, NEVER, dtype=np.int32)
         self.clicks = np.full(shape, np.nan, dtype=np.float32)
-        self.dominant: np.ndarray = np.full(shape, NO_CLASS, dtype=np.int16)
+        self.dominant: np.ndarray = np.full(shape, NO_CLASS, dtype=np.int64)
         self.pseudo: dict[int, np.ndarray] = {}
 
     @property
@@ -111,6 +139,8 @@ class LabelState:
             self.clicks = saved["clicks"]
             # States saved before dominant-class labels existed hold precise labels only.
             self.dominant = (
-                saved["dominant"] if "dominant" in saved else np.full_like(self.labelled_at, NO_CLASS)
+                saved["dominant"].astype(np.int64)
+                if "dominant" in saved
+                else np.full(self.labelled_at.shape, NO_CLASS, dtype=np.int64)
             )
             self.pseudo = dict(zip(saved["pseudo_images"].tolist(), saved["pseudo_maps"], strict=True))

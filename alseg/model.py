@@ -16,9 +16,9 @@ import torch
 from huggingface_hub.errors import HfHubHTTPError
 from torch import nn
 
-from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.fcn import Fcn8s
+from alseg.losses import PartialLabelCrossEntropy
 
 
 def _import_smp_without_wandb() -> Any:
@@ -417,7 +417,7 @@ class SegmentationModule(pl.LightningModule):
         self.weight_decay = weight_decay
         self.schedule = schedule
         self.make_optimizer = optimizer
-        self.loss = loss or nn.CrossEntropyLoss(ignore_index=IGNORE_INDEX)
+        self.loss = loss or PartialLabelCrossEntropy()
         self.make_scheduler = scheduler
         self.scheduler_interval = scheduler_interval
 

@@ -10,7 +10,7 @@ import torch
 from alseg.budget import COST_UNITS, CostLedger
 from alseg.costs import Annotation, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
-from alseg.labels import NO_CLASS, LabelState
+from alseg.labels import NO_CLASS, LabelState, candidate_mask, class_set_code
 
 
 class ImagesOnly:
@@ -40,7 +40,9 @@ class Oracle:
     counted at the annotation resolution (each region map clips the outlines to its regions
     on the image as annotated), once per unit, lazily. With "dominant" it is answered with its
     most frequent class (IGNORE_INDEX when that covers less than `dominant_share` of it), at
-    one click, and training uses that class over the whole unit.
+    one click, and training uses that class over the whole unit. With "classes" it is answered
+    with the classes it holds (those covering at least `dominant_share` of it), a click per
+    class, and training learns a partial label: each pixel of the unit is one of them.
     """
 
     def __init__(
@@ -88,8 +90,8 @@ class Oracle:
     def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
         """Clicks of labelling the unit's `new_pixels`: one with dominant-class answers, else
         its outline clicks scaled by the share of its area that is new."""
-        if self.annotation == "dominant":
-            return 1.0 if new_pixels else 0.0
+        if self.annotation != "precise":
+            return float(self._class_answers(image, np.array([region]))[1][0]) if new_pixels else 0.0
         area = float(self.state.regions[image].areas[region])
         return float(self._clicks(image, np.array([region]))[0] * new_pixels / area)
 
@@ -102,10 +104,11 @@ class Oracle:
             # while the ledger pays for the image once.
             regions = np.arange(self.state.regions.counts[image])
             units = np.stack([np.full_like(regions, image), regions], axis=1)
-            if self.annotation == "dominant":  # every unit answered with its class, a click each
-                self.state.mark(units, cycle, np.ones(len(regions), dtype=np.float32))
-                self.state.dominant[image, regions] = self._dominant_classes(image, regions)
-                clicks += len(regions)
+            if self.annotation != "precise":  # every unit answered with its class(es)
+                codes, unit_clicks = self._class_answers(image, regions)
+                self.state.mark(units, cycle, unit_clicks.astype(np.float32))
+                self.state.dominant[image, regions] = codes
+                clicks += float(unit_clicks.sum())
                 continue
             self.state.mark(units, cycle, self._clicks(image, regions).astype(np.float32))
             clicks += self.image_clicks(image)
@@ -166,8 +169,8 @@ class Oracle:
         """Mark one unit labelled and charge what it costs now (`cost`, when already priced)."""
         cost = cost or self.unit_cost(image, region)
         self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
-        if self.annotation == "dominant":
-            self.state.dominant[image, region] = self._dominant_classes(image, np.array([region]))[0]
+        if self.annotation != "precise":
+            self.state.dominant[image, region] = self._class_answers(image, np.array([region]))[0][0]
         self.ledger.charge(cost)
         return cost
 
@@ -191,8 +194,9 @@ class Oracle:
 
     def true_answers(self, indices: np.ndarray) -> torch.Tensor:
         """What the annotator would answer (B, H, W) if every unit of the given images were
-        queried: the ground truth with precise labels, each unit's dominant class with dominant
-        labels (overlapping units: the later one's answer). Upper-bound ablations only."""
+        queried: each unit's dominant class with dominant labels (overlapping units: the later
+        one's answer), else the ground truth (a class answer holds every pixel's class).
+        Upper-bound ablations only."""
         if self.annotation != "dominant":
             return self.true_targets(indices)
         answers = []
@@ -200,7 +204,7 @@ class Oracle:
             if image not in self._true_answers:
                 region_map = self.state.regions[image]
                 regions = np.arange(region_map.count)
-                classes = self._dominant_classes(image, regions)
+                classes = self._class_answers(image, regions)[0]
                 self._true_answers[image] = torch.from_numpy(region_map.paint(regions, classes, IGNORE_INDEX))
             answers.append(self._true_answers[image])
         return torch.stack(answers).long()
@@ -223,22 +227,30 @@ class Oracle:
                 total += new_share * (height * width if unit == "pixels" else 1.0)
         return total
 
-    def _dominant_classes(self, image: int, regions: np.ndarray) -> np.ndarray:
-        """The most frequent ground-truth class of each region, or IGNORE_INDEX where it covers
-        less than `dominant_share` of the region (void pixels count in the region's area)."""
+    def _class_answers(self, image: int, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each region's answer (its label value, see `LabelState.dominant`) and its clicks.
+
+        Dominant labels: the most frequent ground-truth class, or IGNORE_INDEX where it covers
+        less than `dominant_share` of the region, one click. Class answers: the classes covering
+        at least `dominant_share` of it (any pixel at share 0), a click per class (one for a
+        region of void pixels only). Void pixels count in the region's area."""
         truth = self._pool.target(image).numpy()
         region_map = self.state.regions[image]
-        classes = np.full(len(regions), IGNORE_INDEX, dtype=np.int64)
+        codes = np.full(len(regions), IGNORE_INDEX, dtype=np.int64)
+        clicks = np.ones(len(regions))
         for k, region in enumerate(regions.tolist()):
             values = truth[region_map.mask(np.array([region]))]
             counts = np.bincount(values[values != IGNORE_INDEX], minlength=1)
-            if counts.max() > 0 and counts.max() >= self.dominant_share * len(values):
-                classes[k] = int(np.argmax(counts))  # ties: the lower class index
-        return classes
+            if self.annotation == "classes":
+                present = np.flatnonzero((counts > 0) & (counts >= self.dominant_share * len(values)))
+                codes[k], clicks[k] = class_set_code(present), max(len(present), 1)
+            elif counts.max() > 0 and counts.max() >= self.dominant_share * len(values):
+                codes[k] = int(np.argmax(counts))  # ties: the lower class index
+        return codes, clicks
 
     def training_target(self, image: int) -> torch.Tensor:
-        """Oracle labels of an image where labelled (exact pixels, or a unit's dominant class
-        over the whole unit), else its pseudo-label, else IGNORE_INDEX."""
+        """Oracle labels of an image where labelled (exact pixels, or a unit's class answer over
+        the whole unit), else its pseudo-label, else IGNORE_INDEX."""
         if image in self.state.pseudo:
             target = torch.from_numpy(self.state.pseudo[image]).long()
         else:
@@ -256,13 +268,16 @@ class Oracle:
         return target
 
     def wrong_label_share(self) -> float:
-        """Share of the oracle-labelled pixels (of known class) whose training label is another
-        class: what dominant-class labels get wrong (0 with precise labels)."""
+        """Share of the oracle-labelled pixels (of known class) whose training label excludes
+        their class: what dominant-class labels get wrong (0 with precise labels)."""
         wrong = known = 0
         for image in self.state.labelled_images().tolist():
             mask = torch.from_numpy(self.state.pixel_mask(image))
             truth, given = self._pool.target(image)[mask], self.training_target(image)[mask]
             valid = truth != IGNORE_INDEX
+            classes = len(self._pool.class_names)
+            allowed = candidate_mask(given.view(1, 1, -1), classes)[0, :, 0, :]  # (C, pixels)
+            right = allowed.gather(0, truth.clamp(max=classes - 1).view(1, -1))[0]
             known += int(valid.sum())
-            wrong += int((valid & (given != IGNORE_INDEX) & (given != truth)).sum())
+            wrong += int((valid & allowed.any(dim=0) & ~right).sum())
         return wrong / known if known else 0.0

@@ -47,6 +47,7 @@ def superpixels(segments: int) -> list[str]:
 SUPERPIXELS = superpixels(200)
 SUPERPIXEL_BUDGET = ["budget.unit=clicks", "budget.per_cycle=8500"]
 DOMINANT = [*SUPERPIXELS, "budget.annotation=dominant"]
+CLASSES = [*SUPERPIXELS, "budget.annotation=classes"]
 # Mixed superpixels (top class under 70% of the area) answered ignore, still a click each: on the
 # validation split this cuts wrong labels from 7.7% to 2.9% of pixels and leaves 11.7% unlabelled,
 # but its ceiling (every superpixel so labelled) is lower on val than with share 0: 0.448 vs 0.470.
@@ -74,6 +75,10 @@ ARMS: dict[str, list[str]] = {
         "strategy=oracle_error", "strategy.corrected=true", *DOMINANT, *SUPERPIXEL_BUDGET
     ],
     "entropy_sp_dominant_purity": ["strategy=entropy", "strategy.purity=true", *DOMINANT, *SUPERPIXEL_BUDGET],
+    # each superpixel answered with the classes it holds, a click per class (partial labels)
+    "full_supervision_sp_classes": [*FULL_SUPERVISION, *CLASSES],
+    "random_sp_classes": ["strategy=random", *CLASSES, *SUPERPIXEL_BUDGET],
+    "entropy_sp_classes": ["strategy=entropy", *CLASSES, *SUPERPIXEL_BUDGET],
     "full_supervision_sp_dominant70": [*FULL_SUPERVISION, *DOMINANT70],
     "full_supervision_sp300_dominant": [*FULL_SUPERVISION, *DOMINANT300],
     "random_sp300_dominant": ["strategy=random", *DOMINANT300, *SUPERPIXEL300_BUDGET],
