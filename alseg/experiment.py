@@ -122,6 +122,12 @@ class Experiment:
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
         self.human = cfg.get("oracle", "simulated") == "human"
+        loss_target = str(cfg.train.get("loss", {}).get("_target_", ""))
+        if self.budget.annotation == "classes" and loss_target == "torch.nn.CrossEntropyLoss":
+            raise AlsegError(
+                "budget.annotation=classes gives class-set labels, which torch.nn.CrossEntropyLoss cannot "
+                "learn: use train.loss._target_=alseg.losses.PartialLabelCrossEntropy (the default)"
+            )
         self.without_masks = self.data.train.unlabelled() if hasattr(self.data.train, "unlabelled") else None
         if self.without_masks is not None and len(self.without_masks) and not self.human:
             raise AlsegError(

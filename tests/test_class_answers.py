@@ -62,6 +62,9 @@ def test_partial_label_loss_is_cross_entropy_on_classes_and_merges_the_classes_o
     per_pixel[1, 2, 3] = -torch.log(probs[1, 0, 2, 3] + probs[1, 3, 2, 3])
     assert torch.allclose(loss(logits, targets), per_pixel.flatten()[1:].mean())
     assert loss(logits, torch.full_like(targets, IGNORE_INDEX)) == 0  # nothing labelled, no NaN
+    plain = torch.randint(0, 5, (2, 3, 4))
+    smoothed = F.cross_entropy(logits, plain, label_smoothing=0.1)
+    assert torch.allclose(PartialLabelCrossEntropy(label_smoothing=0.1)(logits, plain), smoothed)
     with pytest.raises(AlsegError, match="ignore_index must be 255"):
         PartialLabelCrossEntropy(ignore_index=-100)
 
@@ -99,3 +102,12 @@ def test_class_answer_runs_pay_a_click_per_class_of_each_labelled_region(make_cf
         assert paid == state.clicks[new].sum() >= new.sum() > 0
     assert (state.clicks[state.labelled] > 1).any()  # some superpixel holds several classes
     assert all(row["wrong_label_share"] == 0 for row in rows)
+
+
+def test_class_answers_with_torch_cross_entropy_stop_with_one_clear_error(make_cfg, tmp_path) -> None:
+    cfg = make_cfg(
+        "debug=tiny", "regions=superpixels", "budget.annotation=classes",
+        "train.loss._target_=torch.nn.CrossEntropyLoss",
+    )  # fmt: skip
+    with pytest.raises(AlsegError, match="PartialLabelCrossEntropy"):
+        Experiment(cfg, tmp_path)
