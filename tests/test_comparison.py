@@ -284,10 +284,11 @@ def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
 
 
 def test_keys_a_run_predates_take_their_defaults_and_moved_classes_match(tmp_path: Path) -> None:
-    """A run from before `budget.annotation` existed, naming the regions' old module, is the
-    same protocol as today's default run: one group, not two."""
+    """A run from before `budget.annotation` existed, naming the regions' old module and torch's
+    cross-entropy, is the same protocol as today's default run: one group, not two."""
     old = make_run(tmp_path / "e0", "entropy", 0, [100, 200], [0.3, 0.5])
     old.config["regions._target_"] = "alseg.pool.WholeImage"
+    old.config["train.loss._target_"] = "torch.nn.CrossEntropyLoss"  # the default loss before class sets
     new = make_run(tmp_path / "e1", "entropy", 1, [100, 200], [0.3, 0.7], **{"budget.annotation": "precise"})
     dominant = make_run(
         tmp_path / "e2", "entropy", 2, [100, 200], [0.3, 0.6], **{"budget.annotation": "dominant"}
