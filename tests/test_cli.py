@@ -57,7 +57,7 @@ def test_bad_budget_gets_one_clear_line(tmp_path: Path) -> None:
 def test_run_writes_the_run_directory(tmp_path: Path) -> None:
     result = alseg("run", *TINY, f"hydra.run.dir={tmp_path / 'r'}", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "cycle  2 |" in result.stdout + result.stderr
+    assert "cycle 2 of 2 | " in result.stdout + result.stderr  # the last cycle's log line
     assert (tmp_path / "r" / "cycles.csv").read_text().count("\n") == 4
 
 
