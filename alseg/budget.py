@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 COST_UNITS = ("images", "pixels", "regions", "clicks")
 """Currencies of labelling cost: image area (in whole images), pixels, regions, clicks."""
 
-ANNOTATIONS = ("precise", "dominant", "classes")
+ANNOTATIONS = ("precise", "dominant", "classes", "dominant_or_precise")
 """How the annotator answers a unit: its exact pixels (priced by polygon clicks), its one
-dominant class (one click), or the classes it holds (one click per class, a partial label)."""
+dominant class (one click), the classes it holds (one click per class, a partial label), or its
+dominant class where that covers at least `dominant_share` of it and its exact pixels where not
+(one click to fill it with the dominant class, plus the clicks of outlining the other classes)."""
 
 
 class CostLedger:
@@ -40,7 +42,9 @@ class Budget:
     images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction.
     `annotation` is one of ANNOTATIONS; with `dominant`, a unit whose most frequent class
     covers less than `dominant_share` of it is labelled ignore (still one click); with
-    `classes`, each class covering less than `dominant_share` of it is left out of the answer."""
+    `classes`, each class covering less than `dominant_share` of it is left out of the answer;
+    with `dominant_or_precise`, a unit whose most frequent class covers less than
+    `dominant_share` of it is answered with its exact pixels."""
 
     unit: str
     initial: int | float

@@ -164,6 +164,41 @@ def contour_clicks(
     return polygon_clicks(label_map_outlines(target, skip_classes, tolerance, min_area), boxes)
 
 
+class OutlineSamples:
+    """Points every pixel or less along closed outlines (at the annotation resolution), with
+    which are their corners and each point's predecessor on its own outline."""
+
+    def __init__(self, outlines: list[Polygon]) -> None:
+        points, corners, previous = [], [], []
+        start = 0
+        for _, vertices in outlines:
+            edges = np.roll(vertices, -1, axis=0) - vertices
+            steps = np.maximum(np.ceil(np.hypot(*edges.T)).astype(np.int64), 1)
+            fractions = np.concatenate([np.arange(n) / n for n in steps.tolist()])
+            origin = np.repeat(np.arange(len(vertices)), steps)
+            points.append(vertices[origin] + edges[origin] * fractions[:, None])
+            corners.append(fractions == 0)
+            count = int(steps.sum())
+            previous.append(start + np.roll(np.arange(count), 1))
+            start += count
+        self.points = np.concatenate(points) if points else np.zeros((0, 2))
+        self.corners = np.concatenate(corners) if corners else np.zeros(0, dtype=bool)
+        self.previous = np.concatenate(previous) if previous else np.zeros(0, dtype=np.int64)
+
+
+def cut_clicks(samples: OutlineSamples, inside: np.ndarray, annotation_size: tuple[int, int]) -> int:
+    """Clicks of drawing the sampled outlines within a region whose own outline is already drawn
+    (a superpixel): the corners that fall inside it (`inside`, its mask at any resolution), plus
+    two for each stretch of outline that enters it and leaves it again (a cut from border to
+    border). An outline wholly inside costs its corners; one that only passes by costs nothing."""
+    height, width = inside.shape
+    cols = np.clip((samples.points[:, 0] * width / annotation_size[1]).astype(np.int64), 0, width - 1)
+    rows = np.clip((samples.points[:, 1] * height / annotation_size[0]).astype(np.int64), 0, height - 1)
+    within = inside[rows, cols]
+    entries = within & ~within[samples.previous]
+    return int((within & samples.corners).sum() + 2 * entries.sum())
+
+
 def scale_boxes(boxes: np.ndarray, size: tuple[int, int], annotation_size: tuple[int, int]) -> np.ndarray:
     """Boxes (R, 4) at the training `size` (H, W) mapped onto the image at `annotation_size`."""
     scale = np.array([annotation_size[0] / size[0], annotation_size[1] / size[1]] * 2)

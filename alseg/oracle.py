@@ -6,9 +6,10 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
+from scipy.ndimage import binary_erosion
 
 from alseg.budget import COST_UNITS, CostLedger
-from alseg.costs import Annotation, polygon_clicks
+from alseg.costs import Annotation, OutlineSamples, cut_clicks, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.labels import NO_CLASS, LabelState, candidate_mask, class_set_code
 
@@ -42,7 +43,10 @@ class Oracle:
     most frequent class (IGNORE_INDEX when that covers less than `dominant_share` of it), at
     one click, and training uses that class over the whole unit. With "classes" it is answered
     with the classes it holds (those covering at least `dominant_share` of it), a click per
-    class, and training learns a partial label: each pixel of the unit is one of them.
+    class, and training learns a partial label: each pixel of the unit is one of them. With
+    "dominant_or_precise" a unit whose most frequent class covers at least `dominant_share` of
+    it is answered with that class at one click, any other with its exact pixels, at one click
+    filling it with its most frequent class plus the clicks of outlining the other classes in it.
     """
 
     def __init__(
@@ -62,6 +66,7 @@ class Oracle:
         self._unit_clicks: dict[int, dict[int, float]] = {}
         self._whole_clicks: dict[int, float] = {}
         self._true_answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
+        self._mixed_clicks: dict[tuple[int, int], float] = {}  # dominant_or_precise, per mixed unit
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
@@ -196,16 +201,18 @@ class Oracle:
         """What the annotator would answer (B, H, W) if every unit of the given images were
         queried: each unit's dominant class with dominant labels (overlapping units: the later
         one's answer), else the ground truth (a class answer holds every pixel's class).
-        Upper-bound ablations only."""
-        if self.annotation != "dominant":
+        With dominant_or_precise, a mixed unit's answer is its ground truth. Upper-bound
+        ablations only."""
+        if self.annotation not in ("dominant", "dominant_or_precise"):
             return self.true_targets(indices)
         answers = []
         for image in indices.tolist():
             if image not in self._true_answers:
                 region_map = self.state.regions[image]
                 regions = np.arange(region_map.count)
-                classes = self._class_answers(image, regions)[0]
-                self._true_answers[image] = torch.from_numpy(region_map.paint(regions, classes, IGNORE_INDEX))
+                painted = region_map.paint(regions, self._class_answers(image, regions)[0], IGNORE_INDEX)
+                exact = np.where(painted == NO_CLASS, self._pool.target(image).numpy(), painted)
+                self._true_answers[image] = torch.from_numpy(exact)
             answers.append(self._true_answers[image])
         return torch.stack(answers).long()
 
@@ -233,11 +240,14 @@ class Oracle:
         Dominant labels: the most frequent ground-truth class, or IGNORE_INDEX where it covers
         less than `dominant_share` of the region, one click. Class answers: the classes covering
         at least `dominant_share` of it (any pixel at share 0), a click per class (one for a
-        region of void pixels only). Void pixels count in the region's area."""
+        region of void pixels only). Dominant or precise: the dominant label where it covers at
+        least `dominant_share`, else NO_CLASS (the exact pixels) at one click plus the outlines
+        of its other classes. Void pixels count in the region's area."""
         truth = self._pool.target(image).numpy()
         region_map = self.state.regions[image]
         codes = np.full(len(regions), IGNORE_INDEX, dtype=np.int64)
         clicks = np.ones(len(regions))
+        mixed: dict[int, list[int]] = {}  # dominant_or_precise: top class -> indices into regions
         for k, region in enumerate(regions.tolist()):
             values = truth[region_map.mask(np.array([region]))]
             counts = np.bincount(values[values != IGNORE_INDEX], minlength=1)
@@ -246,7 +256,26 @@ class Oracle:
                 codes[k], clicks[k] = class_set_code(present), max(len(present), 1)
             elif counts.max() > 0 and counts.max() >= self.dominant_share * len(values):
                 codes[k] = int(np.argmax(counts))  # ties: the lower class index
+            elif self.annotation == "dominant_or_precise" and counts.max() > 0:
+                codes[k] = NO_CLASS
+                mixed.setdefault(int(np.argmax(counts)), []).append(k)
+        for top, indices in mixed.items():
+            clicks[indices] += self._outline_clicks_without(image, regions[indices], top)
         return codes, clicks
+
+    def _outline_clicks_without(self, image: int, regions: np.ndarray, cls: int) -> np.ndarray:
+        """Clicks of drawing every class but `cls` inside each of the image's `regions` (cached),
+        once a region is filled with `cls`: the outlines' corners inside it and a start and an
+        end where each crosses its border (`cut_clicks`); the region's own border is drawn."""
+        missing = [r for r in regions.tolist() if (image, r) not in self._mixed_clicks]
+        if missing:
+            drawing = self._annotation(image)
+            samples = OutlineSamples([outline for outline in drawing.outlines if outline[0] != cls])
+            region_map = self.state.regions[image]
+            for region in missing:
+                inside = binary_erosion(region_map.mask(np.array([region])))
+                self._mixed_clicks[(image, region)] = float(cut_clicks(samples, inside, drawing.size))
+        return np.array([self._mixed_clicks[(image, r)] for r in regions.tolist()])
 
     def training_target(self, image: int) -> torch.Tensor:
         """Oracle labels of an image where labelled (exact pixels, or a unit's class answer over

@@ -108,6 +108,7 @@ def check_settings(cfg: DictConfig) -> None:
             raise AlsegError(f"{rule.key}={_shown(value)} is not valid: it must be {rule.accepts}.")
     if cfg.get("budget") is not None and cfg.budget.get("cycles") is None and cfg.budget.get("total") is None:
         raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
+    _check_annotation(cfg)
     _check_devices(cfg)
 
 
@@ -118,6 +119,16 @@ def _shown(value: Any) -> str:
     return (
         "null" if value is None else repr(OmegaConf.to_object(value) if OmegaConf.is_config(value) else value)
     )
+
+
+def _check_annotation(cfg: DictConfig) -> None:
+    """Refuse dominant_or_precise at a share that outlines no unit (it would be dominant)."""
+    budget = cfg.get("budget")
+    if budget is not None and budget.get("annotation") == "dominant_or_precise" and not budget.dominant_share:
+        raise AlsegError(
+            "budget.annotation=dominant_or_precise outlines the units whose top class covers less than "
+            "budget.dominant_share, and at 0 none does: set budget.dominant_share in (0, 1], e.g. 0.9."
+        )
 
 
 def _check_devices(cfg: DictConfig) -> None:

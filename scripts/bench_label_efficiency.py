@@ -56,6 +56,10 @@ DOMINANT70 = [*DOMINANT, "budget.dominant_share=0.7"]
 # the 20 initial images cost about 6 400 clicks, so 7 900 a cycle end five cycles near 10%.
 DOMINANT300 = [*superpixels(300), "budget.annotation=dominant"]
 SUPERPIXEL300_BUDGET = ["budget.unit=clicks", "budget.per_cycle=7900"]
+# The superpixels the 0.7 share answers ignore are outlined instead (one click filling the top
+# class, then cuts along the other classes' outlines): on val the whole pool costs 48% of
+# precise clicks instead of 19.5%, with 2.9% of pixels wrong instead of 7.7%.
+OUTLINED70 = [*SUPERPIXELS, "budget.annotation=dominant_or_precise", "budget.dominant_share=0.7"]
 ARMS: dict[str, list[str]] = {
     "full_supervision": FULL_SUPERVISION,
     "random": ["strategy=random"],
@@ -91,6 +95,11 @@ ARMS: dict[str, list[str]] = {
         *SUPERPIXEL300_BUDGET,
     ],
     "oracle_error_sp300_dominant": ["strategy=oracle_error", *DOMINANT300, *SUPERPIXEL300_BUDGET],
+    "full_supervision_sp_outlined70": [*FULL_SUPERVISION, *OUTLINED70],
+    "random_sp_outlined70": ["strategy=random", *OUTLINED70, *SUPERPIXEL_BUDGET],
+    "entropy_sp_outlined70": ["strategy=entropy", *OUTLINED70, *SUPERPIXEL_BUDGET],
+    # clicks now differ between superpixels (1 or a cut's), so CEREALS' cost model has a choice
+    "cereals_sp_outlined70": ["strategy=cereals", *OUTLINED70, *SUPERPIXEL_BUDGET],
     "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
     "entropy_sp_precise": ["strategy=entropy", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
 }  # fmt: skip

@@ -2,11 +2,13 @@
 
 For each `regions.segments` value, every superpixel of every image of the split is answered
 with its dominant ground-truth class, as `budget.annotation=dominant` does (or, with
-`--annotation classes`, with the classes it holds, a click each); printed per setting:
+`--annotation classes`, with the classes it holds, a click each; with `--annotation
+dominant_or_precise`, mixed superpixels with their exact pixels); printed per setting:
 superpixels per image, their clicks as a share of outlining every image precisely (both as
 the oracle counts them, at the annotation resolution), the share of known pixels labelled with
 the wrong class, the share left as ignore (a superpixel whose top class covers less than
-`--dominant-shares`), the share under a class set (a partial label, class answers only), and the
+`--dominant-shares`), the share under a class set (a partial label, class answers only), the
+share answered with exact pixels (dominant_or_precise only), and the
 mIoU of the labels of one class against the truth (the classes present). Data
 only, no training: a protocol's segment size can be chosen on the validation split with it.
 
@@ -14,6 +16,7 @@ only, no training: a protocol's segment size can be chosen on the validation spl
     python scripts/superpixel_labels.py --segments 200 300 --dominant-shares 0 0.5 0.7
     python scripts/superpixel_labels.py dataset.splits.size=[192,256] --segments 400 800
     python scripts/superpixel_labels.py --segments 200 --annotation classes
+    python scripts/superpixel_labels.py --annotation dominant_or_precise --dominant-shares 0.5 0.7 0.9
 """
 
 from __future__ import annotations
@@ -23,13 +26,14 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 from benchlib import compose_cfg, print_table, save
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from alseg.budget import CostLedger
+from alseg.budget import ANNOTATIONS, CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.experiment import build
-from alseg.labels import CLASS_SET_BASE, LabelState
+from alseg.labels import CLASS_SET_BASE, NO_CLASS, LabelState
 from alseg.metrics import scores_from_confusion
 from alseg.oracle import Oracle
 
@@ -49,10 +53,13 @@ def label_quality(
     images = np.arange(len(split))
     oracle.reveal_images(images, cycle=0)
     confusion = MulticlassConfusionMatrix(classes)
-    precise, ignored, in_sets, known_pixels = 0.0, 0, 0, 0
+    precise, ignored, in_sets, outlined, known_pixels = 0.0, 0, 0, 0, 0
     for image in images.tolist():
         truth, label = split.target(image).ravel(), oracle.training_target(image).ravel()
         valid = truth != IGNORE_INDEX
+        answered_exactly = np.flatnonzero(state.labelled[image] & (state.dominant[image] == NO_CLASS))
+        exact = state.regions[image].mask(answered_exactly).ravel()
+        outlined += int((valid & torch.from_numpy(exact)).sum())
         single = valid & (label < classes)
         confusion.update(label[single], truth[single])
         ignored += int((valid & (label == IGNORE_INDEX)).sum())
@@ -68,6 +75,7 @@ def label_quality(
         "wrong_pixel_share": oracle.wrong_label_share(),
         "ignored_pixel_share": ignored / known_pixels,
         "class_set_pixel_share": in_sets / known_pixels,
+        "outlined_pixel_share": outlined / known_pixels,
         "label_miou": scores_from_confusion(confusion.compute())["miou"],
     }
 
@@ -85,7 +93,7 @@ def main() -> None:
         default=[0.0],
         help="budget.dominant_share values: a superpixel whose top class covers less is labelled ignore",
     )
-    parser.add_argument("--annotation", default="dominant", choices=["dominant", "classes"])
+    parser.add_argument("--annotation", default="dominant", choices=list(ANNOTATIONS[1:]))
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.splits.size=[192,256]")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
