@@ -77,5 +77,5 @@ def test_dominant_or_precise_runs_pay_what_each_answer_costs(make_cfg, tmp_path)
 
 def test_dominant_or_precise_at_share_zero_is_refused(make_cfg, tmp_path) -> None:
     cfg = make_cfg("debug=tiny", "regions=superpixels", "budget.annotation=dominant_or_precise")
-    with pytest.raises(AlsegError, match="budget.dominant_share in"):
+    with pytest.raises(AlsegError, match=r"budget\.dominant_share in"):
         Experiment(cfg, tmp_path)
