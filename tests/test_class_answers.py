@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from test_dominant import hand_made_pool
+from test_dominant import entropy_superpixel_run, hand_made_pool
 
 from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
@@ -91,15 +91,10 @@ def test_the_loss_resolves_a_class_set_towards_what_the_pixels_show() -> None:
 
 
 def test_class_answer_runs_pay_a_click_per_class_of_each_labelled_region(make_cfg, tmp_path) -> None:
-    cfg = make_cfg("debug=tiny", "strategy=entropy", "regions=superpixels", "budget.annotation=classes")
-    experiment = Experiment(cfg, tmp_path)
-    rows = experiment.run()
+    experiment, rows, paid = entropy_superpixel_run(make_cfg, tmp_path, "budget.annotation=classes")
     state = experiment.state
-    labelled = np.load(tmp_path / "state" / "cycle_002.npz")["labelled_at"]
-    for cycle in (1, 2):
-        new = labelled == cycle
-        paid = rows[cycle]["cost_clicks"] - rows[cycle - 1]["cost_clicks"]
-        assert paid == state.clicks[new].sum() >= new.sum() > 0
+    for clicks, new in paid:
+        assert clicks == state.clicks[new].sum() >= new.sum() > 0
     assert (state.clicks[state.labelled] > 1).any()  # some superpixel holds several classes
     assert all(row["wrong_label_share"] == 0 for row in rows)
 

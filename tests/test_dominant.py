@@ -35,6 +35,17 @@ def hand_made_pool():
     return pool, truth
 
 
+def entropy_superpixel_run(make_cfg, tmp_path, *overrides: str) -> tuple[Experiment, list, list]:
+    """A tiny entropy run on superpixels: the experiment, its cycles.csv rows and, for cycles 1
+    and 2, the clicks paid and the units (images, regions) labelled in that cycle."""
+    cfg = make_cfg("debug=tiny", "strategy=entropy", "regions=superpixels", *overrides)
+    experiment = Experiment(cfg, tmp_path)
+    rows = experiment.run()
+    labelled = np.load(tmp_path / "state" / "cycle_002.npz")["labelled_at"]
+    paid = [(rows[c]["cost_clicks"] - rows[c - 1]["cost_clicks"], labelled == c) for c in (1, 2)]
+    return experiment, rows, paid
+
+
 @pytest.mark.parametrize("share", [0.0, 0.6])
 def test_dominant_labels_by_hand_and_their_wrong_share_equals_a_numpy_count(share: float) -> None:
     pool, truth = hand_made_pool()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_dominant import hand_made_pool
+from test_dominant import entropy_superpixel_run, hand_made_pool
 
 from alseg.budget import CostLedger
 from alseg.costs import OutlineSamples, cut_clicks
@@ -58,18 +58,12 @@ def test_a_mixed_unit_of_one_class_and_void_costs_one_click() -> None:
 
 
 def test_dominant_or_precise_runs_pay_what_each_answer_costs(make_cfg, tmp_path) -> None:
-    cfg = make_cfg(
-        "debug=tiny", "strategy=entropy", "regions=superpixels",
-        "budget.annotation=dominant_or_precise", "budget.dominant_share=0.9",
-    )  # fmt: skip
-    experiment = Experiment(cfg, tmp_path)
-    rows = experiment.run()
+    experiment, rows, paid = entropy_superpixel_run(
+        make_cfg, tmp_path, "budget.annotation=dominant_or_precise", "budget.dominant_share=0.9"
+    )
     state = experiment.state
-    labelled = np.load(tmp_path / "state" / "cycle_002.npz")["labelled_at"]
-    for cycle in (1, 2):
-        new = labelled == cycle
-        paid = rows[cycle]["cost_clicks"] - rows[cycle - 1]["cost_clicks"]
-        assert paid == pytest.approx(state.clicks[new].sum())
+    for clicks, new in paid:
+        assert clicks == pytest.approx(state.clicks[new].sum()) and new.any()
     pure = state.labelled & (state.dominant != NO_CLASS)
     assert (state.clicks[pure] == 1).all() and (state.clicks[state.labelled & ~pure] > 1).any()
     assert all(0 <= row["wrong_label_share"] < 0.1 for row in rows)  # only what pure units miss
