@@ -73,7 +73,10 @@ class TestStrategyContract:
         assert queries_follow_hidden_truth(cfg, tmp_path) == (strategy in READS_GROUND_TRUTH)
 
 
-REGION_KINDS = ["grid", "windows", "superpixels", "superpixels budget.annotation=dominant"]
+REGION_KINDS = [
+    "grid", "windows", "superpixels", "superpixels budget.annotation=dominant",
+    "superpixels budget.annotation=dominant_or_precise budget.dominant_share=0.8",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("regions", REGION_KINDS)
