@@ -190,7 +190,12 @@ def cut_clicks(samples: OutlineSamples, inside: np.ndarray, annotation_size: tup
     """Clicks of drawing the sampled outlines within a region whose own outline is already drawn
     (a superpixel): the corners that fall inside it (`inside`, its mask at any resolution), plus
     two for each stretch of outline that enters it and leaves it again (a cut from border to
-    border). An outline wholly inside costs its corners; one that only passes by costs nothing."""
+    border). An outline wholly inside costs its corners; one that only passes by costs nothing.
+    Points are looked up in the mask eroded by one pixel, so an outline running along the
+    region's drawn border is not paid again."""
+    from scipy.ndimage import binary_erosion
+
+    inside = binary_erosion(inside)
     height, width = inside.shape
     cols = np.clip((samples.points[:, 0] * width / annotation_size[1]).astype(np.int64), 0, width - 1)
     rows = np.clip((samples.points[:, 1] * height / annotation_size[0]).astype(np.int64), 0, height - 1)

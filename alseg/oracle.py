@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 import torch
-from scipy.ndimage import binary_erosion
 
 from alseg.budget import COST_UNITS, CostLedger
 from alseg.costs import Annotation, OutlineSamples, cut_clicks, polygon_clicks
@@ -273,7 +272,7 @@ class Oracle:
             samples = OutlineSamples([outline for outline in drawing.outlines if outline[0] != cls])
             region_map = self.state.regions[image]
             for region in missing:
-                inside = binary_erosion(region_map.mask(np.array([region])))
+                inside = region_map.mask(np.array([region]))
                 self._mixed_clicks[(image, region)] = float(cut_clicks(samples, inside, drawing.size))
         return np.array([self._mixed_clicks[(image, r)] for r in regions.tolist()])
 

@@ -93,7 +93,8 @@ def main() -> None:
         default=[0.0],
         help="budget.dominant_share values: a superpixel whose top class covers less is labelled ignore",
     )
-    parser.add_argument("--annotation", default="dominant", choices=list(ANNOTATIONS[1:]))
+    answers = [a for a in ANNOTATIONS if a != "precise"]
+    parser.add_argument("--annotation", default="dominant", choices=answers)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.splits.size=[192,256]")
     args = parser.parse_args()
     if not Path(args.root).is_dir():
