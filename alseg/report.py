@@ -347,6 +347,24 @@ def cost_to_reach(cost: np.ndarray, values: np.ndarray, target: float) -> float:
     return float(cost[i - 1] + share * (cost[i] - cost[i - 1]))
 
 
+def mean_curve(group: RunGroup, cost: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """A group's mean curve: mean cost and mean metric per cycle over its seeds."""
+    costs, values = group.cycle_curve(cost, metric)
+    return costs, values.mean(axis=0)
+
+
+def matched_savings(
+    mine: tuple[np.ndarray, np.ndarray], theirs: tuple[np.ndarray, np.ndarray]
+) -> list[tuple[float, float, float]]:
+    """At each level `theirs` reaches after its first cycle (its metric at each cycle): the level,
+    the cost at which `theirs` first reaches it and the cost at which `mine` does (NaN: never).
+    A curve that flattens reaches its later levels before it pays for them: comparing with
+    the cost of the cycle instead would credit `mine` with the baseline's late, wasted labels."""
+    return [
+        (float(level), cost_to_reach(*theirs, level), cost_to_reach(*mine, level)) for level in theirs[1][1:]
+    ]
+
+
 def normalised_area(cost: np.ndarray, values: np.ndarray, low: float, high: float) -> float:
     """Area under the piecewise-linear curve between `low` and `high`, divided by high - low:
     the mean metric over that cost range."""
@@ -372,7 +390,7 @@ def _protocol(group: RunGroup) -> dict[str, Any]:
     return {k: v for k, v in setting.items() if k != "strategy" and not k.startswith("strategy.")}
 
 
-def _baseline(group: RunGroup, groups: list[RunGroup]) -> RunGroup | None:
+def baseline(group: RunGroup, groups: list[RunGroup]) -> RunGroup | None:
     """The random group to pair `group` with: the one on the same protocol (query unit,
     annotation, budget, ...), else the only one."""
     randoms = [g for g in groups if g.strategy == "random"]
@@ -432,24 +450,26 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
             f"cost_to_95pct_{cost}_std": _spread(reached),
             "reached_95pct": f"{len(reached)} of {len(reach)}" if target is not None else "n/a",
         }
-        row.update(_paired(group, groups, scores, mine, cost))
+        row.update(_paired(group, groups, scores, cost, metric))
         rows.append(row)
     for row in rows:
         row["auc_range"] = f"{span[0]:g}-{span[1]:g}"
     return rows
 
 
-def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedScores, cost: str) -> Row:
-    """Differences with random over the seeds both ran, the saving in cost to 95%, and the
-    cost at which each seed reaches random's final metric (mean over random's seeds)."""
-    base = _baseline(group, groups)
+def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, cost: str, metric: str) -> Row:
+    """Differences with random over the seeds both ran, the saving in cost to 95%, the cost at
+    which each seed reaches random's final metric (mean over random's seeds), and the saving at
+    that metric on the mean curves, against the cost at which random's own mean curve got there."""
+    base = baseline(group, groups)
     empty: Row = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
     empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
     empty |= {f"cost_to_random_final_{cost}": "n/a", "reached_random_final": "n/a"}
-    empty |= {"saving_to_random_final": math.nan}
+    empty |= {"saving_to_random_final": math.nan, f"random_reaches_its_final_{cost}": math.nan}
+    empty |= {"saving_matched_to_random_final": math.nan}
     if base is None or base is group:
         return empty
-    theirs = scores[id(base)]
+    mine, theirs = scores[id(group)], scores[id(base)]
     shared = [seed for seed in mine.final if seed is not None and seed in theirs.final]
     final = np.array([mine.final[s] - theirs.final[s] for s in shared])
     auc = np.array([mine.auc[s] - theirs.auc[s] for s in shared])
@@ -464,6 +484,9 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
     to_final = np.array([cost_to_reach(x, y, their_final) for x, y in mine.curves.values()])
     reached = to_final[np.isfinite(to_final)]
     all_reached = len(reached) == len(to_final)
+    their_curve = mean_curve(base, cost, metric)
+    levels = matched_savings(mean_curve(group, cost, metric), their_curve)
+    their_first, my_first = levels[-1][1:] if levels else (math.nan, math.nan)
     return {
         "paired_seeds": len(shared),
         "paired_final_diff": float(final.mean()) if len(shared) else math.nan,
@@ -474,6 +497,8 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, mine: SeedSco
         f"cost_to_random_final_{cost}": float(reached.mean()) if len(reached) else math.nan,
         "reached_random_final": f"{len(reached)} of {len(to_final)}",
         "saving_to_random_final": 1 - reached.mean() / their_cost if all_reached else math.nan,
+        f"random_reaches_its_final_{cost}": their_first,
+        "saving_matched_to_random_final": 1 - my_first / their_first,
     }
 
 
@@ -498,7 +523,11 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
         "only when every seed of both reached it. Cost to 95% is the mean over the seeds that reached it. "
         "`cost_to_random_final`: the cost at which a seed first reaches the final metric of the random "
         "run it is paired with (same query unit, annotation and budget; mean over random's seeds); "
-        "`saving_to_random_final`: 1 - that cost / random's final cost, when every seed reached it.",
+        "`saving_to_random_final`: 1 - that cost / random's final cost, when every seed reached it. "
+        "`random_reaches_its_final`: the cost at which random's mean curve (mean cost and metric per "
+        "cycle over seeds) first reaches its final value, earlier than its end when it flattened; "
+        "`saving_matched_to_random_final`: 1 - the cost at which this group's mean curve reaches it / "
+        "that cost: the labels saved at equal metric.",
     ]
     oracle_runs = sorted({run.strategy for run in runs if run.rows[0].get("reads_ground_truth") == 1})
     if oracle_runs:

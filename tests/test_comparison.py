@@ -248,6 +248,35 @@ def test_each_strategy_is_paired_with_random_on_its_own_protocol_and_saves_to_it
     assert entropy["saving_to_random_final"] == pytest.approx(1 - (seed0 + seed1) / 2 / 3000)
 
 
+def test_a_saving_is_measured_against_where_random_first_got_there_not_where_it_stopped(
+    tmp_path: Path,
+) -> None:
+    """Random's mean curve flattens at 0.4 by 200 clicks and stops at 300: entropy, at 0.4 only by
+    250, saves a sixth of random's budget but needs a quarter more labels than random did."""
+    from alseg.report import group_runs, matched_savings, mean_curve
+
+    runs = [
+        make_run(tmp_path / "r0", "random", 0, [100, 200, 300], [0.2, 0.3, 0.4]),
+        make_run(tmp_path / "r1", "random", 1, [100, 200, 300], [0.2, 0.5, 0.4]),
+        make_run(tmp_path / "e0", "entropy", 0, [100, 200, 300], [0.2, 0.3, 0.5]),
+        make_run(tmp_path / "e1", "entropy", 1, [100, 200, 300], [0.2, 0.3, 0.5]),
+    ]
+    (entropy,) = [row for row in summary(runs, "clicks", "miou") if row["strategy"] == "entropy"]
+    assert entropy["cost_to_random_final_clicks"] == pytest.approx(250)
+    assert entropy["saving_to_random_final"] == pytest.approx(1 - 250 / 300)
+    assert entropy["random_reaches_its_final_clicks"] == pytest.approx(200)
+    assert entropy["saving_matched_to_random_final"] == pytest.approx(1 - 250 / 200)
+    random_group, entropy_group = sorted(group_runs(runs), key=lambda g: g.strategy != "random")
+    levels = matched_savings(
+        mean_curve(entropy_group, "clicks", "miou"), mean_curve(random_group, "clicks", "miou")
+    )
+    assert levels == [pytest.approx((0.4, 200, 250)), pytest.approx((0.4, 200, 250))]
+    late = make_run(tmp_path / "e2", "entropy", 2, [100, 200, 300], [0.1, 0.1, 0.1])
+    (entropy,) = [row for row in summary([*runs, late], "clicks", "miou") if row["strategy"] == "entropy"]
+    # entropy's mean curve (0.17, 0.23, 0.37) never gets to 0.4: no saving
+    assert math.isnan(entropy["saving_matched_to_random_final"])
+
+
 def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
     from alseg.report import load_runs
 
