@@ -25,6 +25,7 @@ import numpy as np
 from alseg.report import (
     REFERENCE_SHARE,
     Run,
+    RunGroup,
     baseline,
     cost_to_reach,
     group_runs,
@@ -56,8 +57,8 @@ def clicks(value: float) -> str:
     return "not reached" if math.isnan(value) else f"{value:,.0f}"
 
 
-def value_of(target: float) -> str:
-    return "" if math.isnan(target) else f" ({target:.4f})"
+def value_of(target: float, more: str = "") -> str:
+    return "" if math.isnan(target) else f" ({target:.4f}{more})"
 
 
 def number(value: float) -> str:
@@ -74,6 +75,7 @@ def table(runs: list[Run]) -> str:
     groups = group_runs(runs)
     arms: dict[str, list[Run]] = {}
     paired: dict[str, dict] = {}
+    group_of: dict[str, RunGroup] = {}
     for group, row in zip(groups, rows, strict=True):
         assert row["strategy"] == group.label
         names = {arm_of(run) for run in group.runs}
@@ -82,17 +84,21 @@ def table(runs: list[Run]) -> str:
         arm = names.pop()
         if arm in arms:
             raise SystemExit(f"the seeds of {arm} fall into several report groups: their configs differ")
-        arms[arm], paired[arm] = group.runs, row
+        arms[arm], paired[arm], group_of[arm] = group.runs, row, group
     images = arms.get("random", [])  # random whole images: absent from the val runs
     image_finals = [run.curve(COST, METRIC)[1][-1] for run in images]
     random_images_final = float(np.mean(image_finals)) if image_finals else math.nan
+    images_there = ""
+    if images:  # where random images' own mean curve first got to its final
+        first = cost_to_reach(*mean_curve(group_of["random"], COST, METRIC), random_images_final)
+        images_there = f", their mean curve there at {clicks(first)}"
     full = reference(runs, METRIC)
     target = REFERENCE_SHARE * full if full is not None else math.nan
     lines = [
         f"| arm | seeds | final {METRIC} | clicks at the end | paired with random on its protocol "
         f"(95% t) | reaches that random's final at (saving) | mean curves: random there at, saving "
         f"| reaches random images' final"
-        f"{value_of(random_images_final)} at | 95% of full{value_of(target)} at "
+        f"{value_of(random_images_final, images_there)} at | 95% of full{value_of(target)} at "
         "| wrong-label share at the end |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
