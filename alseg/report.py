@@ -365,6 +365,11 @@ def matched_savings(
     ]
 
 
+def saving(cost: float, baseline_cost: float) -> float:
+    """The share of the baseline's cost saved: 1 - cost / baseline_cost (NaN: either unknown)."""
+    return 1 - cost / baseline_cost if baseline_cost > 0 else math.nan
+
+
 def normalised_area(cost: np.ndarray, values: np.ndarray, low: float, high: float) -> float:
     """Area under the piecewise-linear curve between `low` and `high`, divided by high - low:
     the mean metric over that cost range."""
@@ -475,9 +480,9 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, cost: str, me
     auc = np.array([mine.auc[s] - theirs.auc[s] for s in shared])
     mine_reach, their_reach = np.array(list(mine.reach.values())), np.array(list(theirs.reach.values()))
     # A saving needs every seed of both to reach the target; an unreached seed has no cost.
-    saving = math.nan
-    if np.isfinite(mine_reach).all() and np.isfinite(their_reach).all() and their_reach.mean() > 0:
-        saving = 1 - mine_reach.mean() / their_reach.mean()
+    to_95 = math.nan
+    if np.isfinite(mine_reach).all() and np.isfinite(their_reach).all():
+        to_95 = saving(mine_reach.mean(), their_reach.mean())
     # Random's end point (mean over its seeds): when does each seed of this group get there?
     their_final = float(np.mean(list(theirs.final.values())))
     their_cost = float(np.mean([x[-1] for x, _ in theirs.curves.values()]))
@@ -493,12 +498,12 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, cost: str, me
         "paired_final_diff_ci95": interval(final),
         "paired_auc_diff": float(auc.mean()) if len(shared) else math.nan,
         "paired_auc_diff_ci95": interval(auc),
-        "saving_vs_random": saving,
+        "saving_vs_random": to_95,
         f"cost_to_random_final_{cost}": float(reached.mean()) if len(reached) else math.nan,
         "reached_random_final": f"{len(reached)} of {len(to_final)}",
-        "saving_to_random_final": 1 - reached.mean() / their_cost if all_reached else math.nan,
+        "saving_to_random_final": saving(reached.mean(), their_cost) if all_reached else math.nan,
         f"random_reaches_its_final_{cost}": their_first,
-        "saving_matched_to_random_final": 1 - my_first / their_first,
+        "saving_matched_to_random_final": saving(my_first, their_first),
     }
 
 

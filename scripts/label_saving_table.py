@@ -33,6 +33,7 @@ from alseg.report import (
     matched_savings,
     mean_curve,
     reference,
+    saving,
     summary,
 )
 
@@ -136,7 +137,7 @@ def levels(runs: list[Run]) -> str:
         if base is None or base is group:
             continue
         found = matched_savings(mean_curve(group, COST, METRIC), mean_curve(base, COST, METRIC))
-        cells = [f"{level:.3f}: {percent(1 - mine / theirs)}" for level, theirs, mine in found]
+        cells = [f"{level:.3f}: {percent(saving(mine, theirs))}" for level, theirs, mine in found]
         arm = arm_of(group.runs[0])
         lines.append(f"| {arm} | {len(group.runs)} (random {len(base.runs)}) | {'; '.join(cells)} |")
     return "\n".join(lines) + "\n"
