@@ -78,6 +78,8 @@ ARMS: dict[str, list[str]] = {
     # 40-epoch reference trained out? Kept apart (--out bench/camvid_long_reference): a report
     # refuses two precise references that differ in more than their seed.
     "full_supervision_long": [*full_supervision(70), "evaluate_on=[val,test]"],
+    # the ceiling of dominant labels with the same steps (in the same folder as its reference)
+    "full_supervision_sp_dominant_long": [*full_supervision(70), *DOMINANT],
     "random": ["strategy=random"],
     "entropy": ["strategy=entropy"],
     "vote_entropy": ["strategy=vote_entropy"],
@@ -118,6 +120,11 @@ ARMS: dict[str, list[str]] = {
     "cereals_sp_outlined70": ["strategy=cereals", *OUTLINED70, *OUTLINED70_BUDGET],
     "random_sp_dominant_c10": ["strategy=random", *DOMINANT, *SMALL_CYCLES_BUDGET],
     "entropy_sp_dominant_c10": ["strategy=entropy", *DOMINANT, *SMALL_CYCLES_BUDGET],
+    # draws each query in proportion to entropy instead of taking the top: a query of 4 250
+    # superpixels from the top piles up near-duplicates of what the model finds hard
+    "entropy_sp_dominant_c10_power": [
+        "strategy=entropy", "strategy.sampling=power", *DOMINANT, *SMALL_CYCLES_BUDGET
+    ],
     "oracle_error_sp_dominant_corrected_c10": [
         "strategy=oracle_error", "strategy.corrected=true", *DOMINANT, *SMALL_CYCLES_BUDGET
     ],

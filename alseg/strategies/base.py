@@ -63,6 +63,12 @@ class PoolScores:
         return self.units["score"]
 
 
+SAMPLINGS = ("top", "power")
+"""How unit scores become a query: "top" takes the highest scores; "power" draws units without
+replacement with probability proportional to score ** sampling_beta (stochastic batch
+acquisition, Kirsch et al. 2023): a large query of the top scores piles up near-duplicates,
+a draw keeps the informative units most likely and the query spread."""
+
 QUERY_UNITS = ("any", "images", "regions")
 """What a strategy can query: any kind of region, whole images only, or regions only."""
 
@@ -81,9 +87,10 @@ class Strategy(ABC):
     score is multiplied by its predicted purity, the share of its pixels predicted as its most
     frequent predicted class: answered with one class (dominant labels), a unit of purity p gets
     about 1 - p of its pixels wrong, so informative but mixed units step back, as CEREALS weighs
-    informativeness by (1 - cost). `reads_ground_truth` marks an upper-bound
-    ablation: only such a strategy may open `AcquisitionContext.true_clicks`, and its runs
-    say so in cycles.csv.
+    informativeness by (1 - cost). `sampling` turns unit scores into a query (`SAMPLINGS`): the
+    highest first, or drawn in proportion to score ** `sampling_beta`. `reads_ground_truth`
+    marks an upper-bound ablation: only such a strategy may open
+    `AcquisitionContext.true_clicks`, and its runs say so in cycles.csv.
     """
 
     needs_model: bool = True
@@ -100,8 +107,14 @@ class Strategy(ABC):
         mc_passes: int = 0,
         class_balance: bool = False,
         purity: bool = False,
+        sampling: str = "top",
+        sampling_beta: float = 1.0,
     ) -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
+        if sampling not in SAMPLINGS:
+            raise AlsegError(f"strategy.sampling must be one of {', '.join(SAMPLINGS)} (got {sampling!r}).")
+        if not sampling_beta > 0:
+            raise AlsegError(f"strategy.sampling_beta must be > 0 (got {sampling_beta}).")
         if mc_passes == 1:
             raise AlsegError(
                 "strategy.mc_passes=1 is not a committee: use 0 (one deterministic pass) or >= 2 MC samples."
@@ -114,6 +127,8 @@ class Strategy(ABC):
         self.class_balance = class_balance
         self.class_weights: torch.Tensor | None = None  # set each cycle when class_balance
         self.purity = purity
+        self.sampling = sampling
+        self.sampling_beta = sampling_beta
 
     @property
     def needs_pass(self) -> bool:
@@ -135,6 +150,12 @@ class Strategy(ABC):
         """Label maps (B, H, W) of the batch and which of its images to keep them for, or None."""
         return None
 
+    def order(self, unit_scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Available units (K, 2) best first under the strategy's `sampling`."""
+        if self.sampling == "power":
+            unit_scores = power_keys(unit_scores, self.sampling_beta, rng)
+        return rank_by_score(unit_scores)
+
     @abstractmethod
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         """Available units (K, 2) of (image, region), best first."""
@@ -147,7 +168,7 @@ class TopScoreStrategy(Strategy):
     """A strategy that queries the units with the highest "score" statistic."""
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
-        return rank_by_score(scores.score)
+        return self.order(scores.score, context.rng)
 
 
 def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module, mc_mode: str) -> None:
@@ -186,3 +207,25 @@ def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:
     order = np.argsort(-flat, kind="stable")
     order = order[np.isfinite(flat[order])]
     return np.stack(np.unravel_index(order, unit_scores.shape), axis=1)
+
+
+def power_keys(unit_scores: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
+    """Keys whose descending order draws the available units (finite score) one by one without
+    replacement, each with probability proportional to score ** beta among those left: beta *
+    log(score) plus standard Gumbel noise (the Gumbel top-k trick). Units of score 0 follow every
+    positive one in random order; unavailable units stay -inf."""
+    available = np.isfinite(unit_scores)
+    if (unit_scores[available] < 0).any():
+        raise AlsegError(
+            "strategy.sampling=power draws units in proportion to their scores, which must be >= 0; "
+            "use strategy.sampling=top with this strategy."
+        )
+    noise = rng.gumbel(size=unit_scores.shape)
+    with np.errstate(divide="ignore"):
+        keys = beta * np.log(np.where(available, unit_scores, 0.0)) + noise
+    zero = available & (unit_scores == 0)
+    positive = available & ~zero
+    floor = keys[positive].min() if positive.any() else 0.0
+    keys[zero] = floor - 1.0 - rng.random(int(zero.sum()))
+    keys[~available] = -np.inf
+    return keys

@@ -12,7 +12,6 @@ from alseg.strategies.base import (
     PoolScores,
     Prediction,
     Strategy,
-    rank_by_score,
 )
 from alseg.uncertainty import get_measure
 
@@ -39,8 +38,10 @@ class InformationDensity(Strategy):
         block: int = 1024,
         class_balance: bool = False,
         purity: bool = False,
+        sampling: str = "top",
+        sampling_beta: float = 1.0,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance, purity)
+        super().__init__(name, reduction, mc_passes, class_balance, purity, sampling, sampling_beta)
         self.measure = get_measure(measure)
         self.beta = beta
         self.block = block
@@ -54,7 +55,7 @@ class InformationDensity(Strategy):
         pool = scores.descriptors[unlabelled]
         density = np.ones(len(scores.descriptors), dtype=np.float32)  # labelled: -inf either way
         density[unlabelled] = mean_similarity(pool, pool, self.block).clamp(min=0).numpy()
-        return rank_by_score(scores.score * density[:, None] ** self.beta)
+        return self.order(scores.score * density[:, None] ** self.beta, context.rng)
 
 
 class CoreSet(Strategy):

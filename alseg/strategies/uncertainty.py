@@ -22,8 +22,10 @@ class UncertaintySampling(TopScoreStrategy):
         mc_passes: int = 0,
         class_balance: bool = False,
         purity: bool = False,
+        sampling: str = "top",
+        sampling_beta: float = 1.0,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance, purity)
+        super().__init__(name, reduction, mc_passes, class_balance, purity, sampling, sampling_beta)
         self.measure = get_measure(measure)
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
@@ -43,8 +45,11 @@ class VoteEntropySampling(TopScoreStrategy):
         ensemble_size: int = 0,
         class_balance: bool = False,
         purity: bool = False,
+        sampling: str = "top",
+        sampling_beta: float = 1.0,
     ) -> None:
-        super().__init__(name, reduction, 0 if ensemble_size else mc_passes, class_balance, purity)
+        committee = 0 if ensemble_size else mc_passes
+        super().__init__(name, reduction, committee, class_balance, purity, sampling, sampling_beta)
         self.ensemble_size = ensemble_size
         if max(self.mc_passes, ensemble_size) < 2:
             raise AlsegError(
