@@ -429,6 +429,11 @@ def summary(runs: list[Run], cost: str, metric: str) -> list[Row]:
     random over shared seeds; and the saving in cost to 95% relative to random."""
     check_choice(runs, cost, metric)
     groups = group_runs(runs)
+    if not groups:
+        raise AlsegError(
+            "the runs given are all full supervision: a report compares active-learning curves "
+            "with them; give the curves' run folders too"
+        )
     span = common_range(groups, cost, metric)
     ref = reference(runs, metric)
     target = REFERENCE_SHARE * ref if ref is not None else None

@@ -231,6 +231,11 @@ def main() -> None:
     print(f"\nwall seconds per run (all its processes):\n{text_table(timings)}")
 
     runs = load_runs([archive_dir])
+    if all(run.is_full_supervision for run in runs):  # references alone: nothing to compare
+        for run in runs:
+            metrics = [f"{k} {v:.4f}" for k, v in run.rows[-1].items() if k.endswith("_miou")]
+            print(f"{run.path.name}: {' '.join(metrics)}")
+        return
     tables = {}
     for cost in ("images", "pixels", "clicks"):
         rows = summary(runs, cost, "miou")

@@ -100,6 +100,13 @@ def test_report_on_a_folder_without_runs_fails_clearly(tmp_path: Path, capsys) -
         load_runs([tmp_path / "missing"])
 
 
+def test_report_on_full_supervision_alone_says_what_is_missing(sweep: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", str(sweep / "4")])  # the sweep's full-supervision run
+    assert exit_info.value.code == 2
+    assert "all full supervision" in capsys.readouterr().err
+
+
 def test_unfinished_runs_are_skipped(sweep: Path, tmp_path: Path) -> None:
     import shutil
 
