@@ -8,7 +8,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from test_strategies import run_experiment
+from test_strategies import image_context, run_experiment
 
 from alseg.errors import AlsegError
 from alseg.strategies.base import PoolScores, power_keys, rank_by_score
@@ -67,8 +67,6 @@ def test_power_sampling_refuses_negative_scores_and_bad_settings() -> None:
 
 
 def test_a_strategy_samples_with_the_cycle_generator() -> None:
-    from test_strategies import image_context
-
     score = np.linspace(0.1, 1.0, 10)[:, None]
     scores = PoolScores({"score": score}, None, np.ones((10, 1), dtype=bool))
     strategy = UncertaintySampling("entropy", "entropy", sampling="power")

@@ -165,7 +165,7 @@ class Strategy(ABC):
 
 
 class TopScoreStrategy(Strategy):
-    """A strategy that queries the units with the highest "score" statistic."""
+    """A strategy that queries units by their "score" statistic, under its `sampling`."""
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         return self.order(scores.score, context.rng)
