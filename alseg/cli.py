@@ -25,6 +25,16 @@ def config_dir() -> Path:
     return source if (source / "config.yaml").is_file() else package / "configs"
 
 
+def package_version() -> str:
+    """The installed alseg's version (pyproject.toml's)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("alseg")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def _run_task(cfg: DictConfig) -> None:
     from alseg.experiment import run
 
@@ -122,6 +132,7 @@ def main(argv: list[str] | None = None) -> None:
         description="Active learning experiments for semantic segmentation.",
         epilog="`alseg run --help` lists the config groups and options.",
     )
+    parser.add_argument("--version", action="version", version=f"alseg {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
         "run",

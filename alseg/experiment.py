@@ -288,7 +288,13 @@ class Experiment:
         pairs = [(int(i), int(r)) for i, r in units.tolist()]
         if is_main():
             write_query(
-                self.run_dir.root, cycle, pairs, images, predictions, self.state, self.data.class_names
+                self.run_dir.root,
+                cycle,
+                pairs,
+                self.data.train,
+                predictions,
+                self.state,
+                self.data.class_names,
             )
 
     def _awaiting_answers(self) -> None:

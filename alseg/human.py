@@ -25,7 +25,6 @@ import torch
 from PIL import Image, ImageDraw
 
 from alseg.budget import COST_UNITS, CostLedger
-from alseg.costs import label_map_outlines
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.errors import AlsegError
 from alseg.labels import LabelState
@@ -143,27 +142,36 @@ def brush_results(label_map: np.ndarray, class_names: tuple[str, ...]) -> list[d
     return results
 
 
+def resize_labels(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A label map resized to `size` (H, W) by nearest neighbour, as the datasets resize theirs."""
+    if label_map.shape == tuple(size):
+        return label_map
+    resized = Image.fromarray(label_map.astype(np.uint8)).resize((size[1], size[0]), Image.Resampling.NEAREST)
+    return np.asarray(resized).copy()
+
+
 def write_query(
     root: Path,
     cycle: int,
     units: list[tuple[int, int]],
-    images: list[torch.Tensor],
+    pool: SegmentationDataset,
     predictions: list[np.ndarray],
     state: LabelState,
     class_names: tuple[str, ...],
 ) -> Path:
-    """Write the batch to label (see the module docstring) and mark it pending; its folder."""
+    """Write the batch to label (see the module docstring) and mark it pending; its folder.
+    Images, regions and predictions are at each image's annotation size (as its file holds it),
+    so that people label, and are paid for, what the simulated oracle prices."""
     folder = query_dir(root, cycle)
     for sub in ("images", "regions", "predictions"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     tasks, listed = [], []
-    for number, ((image, region), pixels, predicted) in enumerate(
-        zip(units, images, predictions, strict=True)
-    ):
+    for number, ((image, region), predicted) in enumerate(zip(units, predictions, strict=True)):
         task = f"t{number:04d}"
-        rgb = (pixels.permute(1, 2, 0).clamp(0, 1).numpy() * 255).round().astype(np.uint8)
-        inside = state.regions[image].mask(np.array([region]))
-        restricted = np.where(inside, predicted, IGNORE_INDEX).astype(np.uint8)
+        size = pool.annotation_size(image)
+        rgb = pool.annotation_image(image)
+        inside = state.regions[image].mask_at(np.array([region]), size)
+        restricted = np.where(inside, resize_labels(predicted, size), IGNORE_INDEX).astype(np.uint8)
         files = {
             "images": _png(rgb),
             "regions": _png(inside.astype(np.uint8) * 255),
@@ -172,7 +180,7 @@ def write_query(
         for sub, data in files.items():
             _write_bytes(folder / sub / f"{task}.png", data)
         box = [int(v) for v in state.regions[image].boxes[region]]
-        listed.append({"task": task, "image": image, "region": region, "box": box})
+        listed.append({"task": task, "image": image, "region": region, "box": box, "size": list(size)})
         url = "data:image/png;base64," + base64.b64encode(files["images"]).decode()
         tasks.append(
             {
@@ -182,7 +190,12 @@ def write_query(
                 ],
             }
         )
-    query = {"cycle": cycle, "classes": list(class_names), "size": list(state.image_size), "units": listed}
+    query = {
+        "cycle": cycle,
+        "classes": list(class_names),
+        "training_size": list(state.image_size),
+        "units": listed,
+    }
     atomic_write_text(folder / "query.json", json.dumps(query, indent=1))
     atomic_write_text(folder / "tasks.json", json.dumps(tasks))
     atomic_write_text(folder / "labeling_config.xml", labeling_config(class_names) + "\n")
@@ -199,6 +212,13 @@ class Answer:
     polygon_clicks: int | None
 
 
+def answer_size(query: dict, unit: dict) -> tuple[int, int]:
+    """(H, W) a unit's answer comes at: its image's annotation size (queries written before
+    that was recorded: the training size)."""
+    height, width = unit.get("size", query.get("size", query.get("training_size")))
+    return int(height), int(width)
+
+
 def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
     """Answers from a Label Studio JSON export: brush RLE (decoded by the SDK) and polygons
     (points in percent of the image), painted in the order drawn; the latest annotation of a
@@ -206,13 +226,14 @@ def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
     from label_studio_sdk.converter.brush import decode_rle
 
     names = {name: cls for cls, name in enumerate(query["classes"])}
-    height, width = query["size"]
+    sizes = {unit["task"]: answer_size(query, unit) for unit in query["units"]}
     answers: dict[str, Answer] = {}
     for task in json.loads(export.read_text()):
         key = task.get("data", {}).get("task")
         annotations = [a for a in task.get("annotations", []) if not a.get("was_cancelled")]
-        if key is None or not annotations:
+        if key not in sizes or not annotations:
             continue
+        height, width = sizes[key]
         label_map = np.full((height, width), IGNORE_INDEX, dtype=np.uint8)
         clicks = 0
         polygons_only = True
@@ -252,7 +273,11 @@ def read_mask_folder(folder: Path, query: dict) -> dict[str, Answer]:
         path = folder / f"{unit['task']}.png"
         if path.exists():
             with Image.open(path) as mask:
-                answers[unit["task"]] = Answer(np.asarray(mask.convert("L")).copy(), None)
+                if mask.mode not in ("L", "P"):  # an indexed PNG holds class indices, not colours
+                    raise AlsegError(
+                        f"{path} is a {mask.mode} image; an answer is a PNG of class indices (mode L or P)"
+                    )
+                answers[unit["task"]] = Answer(np.asarray(mask).copy(), None)
     return answers
 
 
@@ -271,12 +296,13 @@ def checked_answers(
     classes, restricted = len(query["classes"]), []
     for unit in query["units"]:
         answer = answers[unit["task"]].label_map
-        if answer.shape != tuple(query["size"]):
+        size = answer_size(query, unit)
+        if answer.shape != size:
             raise AlsegError(
                 f"{source}: task {unit['task']} is {answer.shape[1]}x{answer.shape[0]}, not "
-                f"{query['size'][1]}x{query['size'][0]}"
+                f"{size[1]}x{size[0]} (the image as the query holds it)"
             )
-        inside = state.regions[unit["image"]].mask(np.array([unit["region"]]))
+        inside = state.regions[unit["image"]].mask_at(np.array([unit["region"]]), size)
         values = answer[inside]
         bad = sorted(set(np.unique(values).tolist()) - set(range(classes)) - {IGNORE_INDEX})
         if bad:
@@ -300,31 +326,33 @@ def apply_answers(
     query: dict,
     maps: list[np.ndarray],
     answers: dict[str, Answer],
-    skip: tuple[int, ...],
 ) -> dict[str, float]:
-    """Label the query's units with the answers, pay the ledger (clicks: the polygons' vertices
-    where drawn as polygons, else the contour estimate of the answer within its region) and
-    store them under RUN_DIR/answers/. Returns what the query cost."""
+    """Label the query's units with the answers, pay the ledger and store them, at the training
+    size, under RUN_DIR/answers/. Clicks are the polygons' vertices where drawn as polygons,
+    else the outlines of the answer within its region at the annotation resolution: the rule
+    that prices the ground truth of a dataset without polygons (`Oracle.answer_clicks`).
+    Returns what the query cost."""
     total = dict.fromkeys(COST_UNITS, 0.0)
     cycle = int(query["cycle"])
+    training = []
     for unit, answer in zip(query["units"], maps, strict=True):
         image, region = int(unit["image"]), int(unit["region"])
         cost = oracle.unit_cost(image, region)
         drawn = answers[unit["task"]].polygon_clicks
-        cost["clicks"] = (
-            float(drawn)
-            if drawn is not None
-            else float(sum(len(v) for _, v in label_map_outlines(answer, (*skip, IGNORE_INDEX))))
-        )
+        annotated = resize_labels(answer, oracle.annotation_size(image))
+        cost["clicks"] = float(drawn) if drawn is not None else oracle.answer_clicks(image, region, annotated)
         oracle.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
         oracle.ledger.charge(cost)
         for key in COST_UNITS:
             total[key] += cost[key]
+        inside = oracle.state.regions[image].mask(np.array([region]))
+        labels = resize_labels(answer, oracle.state.image_size)
+        training.append(np.where(inside, labels, IGNORE_INDEX).astype(np.uint8))
     images = np.array([unit["image"] for unit in query["units"]], dtype=np.int64)
     (oracle.root / ANSWERS).mkdir(parents=True, exist_ok=True)
     atomic_write(
         oracle.root / ANSWERS / f"cycle_{cycle:03d}.npz",
-        lambda handle: np.savez(handle, images=images, maps=np.stack(maps)),
+        lambda handle: np.savez(handle, images=images, maps=np.stack(training)),
     )
     return total
 
@@ -352,7 +380,7 @@ def label_run(root: Path, source: Path) -> dict[str, float]:
     background = experiment.data.train.unannotated_classes
     fill = background[0] if background else None
     maps = checked_answers(answers, query, source, experiment.state, fill)
-    cost = apply_answers(experiment.oracle, query, maps, answers, background)
+    cost = apply_answers(experiment.oracle, query, maps, answers)
     experiment.run_dir.update_state(completed, experiment.state, experiment.ledger)
     record = {"source": str(source), "cost": cost}
     atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")

@@ -147,6 +147,20 @@ class Oracle:
             known.update(zip(missing, counted.tolist(), strict=True))
         return np.array([known[r] for r in regions.tolist()], dtype=np.float64)
 
+    def annotation_size(self, image: int) -> tuple[int, int]:
+        """(H, W) of the image as annotated."""
+        return self._pool.annotation_size(image)
+
+    def answer_clicks(self, image: int, region: int, answer: np.ndarray) -> float:
+        """Clicks of a painted answer (a label map of the image at its annotation size,
+        IGNORE_INDEX outside the unit), counted by the rule that prices the ground truth of a
+        dataset without polygons: its outlines within the unit, at the annotation resolution."""
+        size = self._pool.annotation_size(image)
+        if answer.shape != size:
+            raise ValueError(f"an answer of image {image} is {answer.shape}, not its annotation size {size}")
+        drawing = Annotation(size, None, lambda: answer, (*self._pool.unannotated_classes, IGNORE_INDEX))
+        return float(self.state.regions[image].clicks(drawing, np.array([region]))[0])
+
     def image_clicks(self, image: int) -> float:
         """Clicks of the whole image, counted once however its units overlap (cached)."""
         if image not in self._whole_clicks:

@@ -64,6 +64,13 @@ class RegionMap(ABC):
             out[self.mask(np.array([region]))] = value
         return out
 
+    def mask_at(self, regions: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Bool (size): the given regions' pixels on the image at another `size` (H, W), each
+        pixel taking the region of the pixel it falls in (nearest), as clicks are counted."""
+        rows = np.arange(size[0]) * self.size[0] // size[0]
+        cols = np.arange(size[1]) * self.size[1] // size[1]
+        return self.mask(regions)[rows[:, None], cols[None, :]]
+
     @abstractmethod
     def reduce(self, pixels: torch.Tensor, reduction: str) -> torch.Tensor:
         """Pixel statistics (B, H, W) of B images cut by this map -> (B, count) per region:

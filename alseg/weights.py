@@ -77,7 +77,7 @@ def weights_source(setting: str | None) -> str | Path | None:
     if not path.is_file():
         raise AlsegError(
             f"model.network.encoder_weights={setting}: no such file; give {', '.join(PACKAGED_WEIGHTS)} "
-            "(installed weights), a .safetensors, .pth or .pt file of the encoder's weights, imagenet, or null"
+            "(installed weights), a .safetensors, .pth or .pt file of the encoder weights, imagenet, or null"
         )
     return path
 

@@ -194,3 +194,76 @@ def test_a_pool_of_ones_own_images_without_masks_is_labelled_by_people(make_cfg,
     answered = [unit["image"] for unit in query["units"] if unit["image"] in without]
     target = Experiment(cfg, run_dir).oracle.training_target(answered[0])
     assert (target != IGNORE_INDEX).all()  # trained on the people's answer, not on a missing mask
+
+
+def shapes_folder(root: Path, count: int, size: tuple[int, int]) -> Path:
+    """Images with a disc and a slanted bar each (classes 1 and 2 on background 0): outlines
+    whose clicks depend on the resolution they are drawn at."""
+    rng = np.random.default_rng(1)
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rows, cols = np.mgrid[: size[0], : size[1]]
+    for i in range(count):
+        cy, cx, r = (
+            rng.integers(size[0] // 4, 3 * size[0] // 4),
+            rng.integers(size[1] // 4, 3 * size[1] // 4),
+            9,
+        )
+        mask = np.zeros(size, dtype=np.uint8)
+        mask[(rows - cy) ** 2 + (cols - cx) ** 2 < r * r] = 1
+        mask[np.abs(rows - 0.5 * cols - i % 7) < 3] = 2
+        Image.fromarray(rng.integers(0, 255, (*size, 3), dtype=np.uint8)).save(
+            root / "images" / f"im{i:02d}.png"
+        )
+        Image.fromarray(mask).save(root / "masks" / f"im{i:02d}.png")
+    return root
+
+
+@pytest.mark.parametrize("regions", ["image", "superpixels"])
+def test_painted_answers_cost_what_the_simulated_oracle_charges(make_cfg, tmp_path, regions: str) -> None:
+    """The same units, labelled by the simulated oracle and by people painting the same ground
+    truth at the image's own size (64 x 80, trained at 32 x 40): the same clicks, cycle by cycle."""
+    data = shapes_folder(tmp_path / "data", 30, (64, 80))
+    run = (
+        "dataset=folder", f"dataset.root={data}", "dataset.classes=[background,disc,bar]",
+        "dataset.unannotated_classes=[0]", "debug=tiny", "dataset.splits.size=[32,40]", "strategy=random",
+        "budget.cycles=1", f"regions={regions}", "budget.unit=regions", "budget.per_cycle=12",
+    )  # fmt: skip
+    simulated = Experiment(make_cfg(*run), tmp_path / "simulated").run()
+    root, cfg = tmp_path / "human", make_cfg(*run, "oracle=human")
+    Experiment(cfg, root).run()
+    folder = query_dir(root, 1)
+    query = json.loads((folder / "query.json").read_text())
+    reader = Experiment(cfg, root)
+    answers = tmp_path / "answers"
+    answers.mkdir()
+    for unit in query["units"]:
+        assert unit["size"] == [64, 80]  # people see the image as its file holds it
+        assert Image.open(folder / "images" / f"{unit['task']}.png").size == (80, 64)
+        truth = reader.data.train.annotation_target(unit["image"])
+        inside = reader.state.regions[unit["image"]].mask_at(np.array([unit["region"]]), (64, 80))
+        Image.fromarray(np.where(inside, truth, IGNORE_INDEX).astype(np.uint8)).save(
+            answers / f"{unit['task']}.png"
+        )
+    cost = label_run(root, answers)
+    rows = Experiment(cfg, root).run()
+    assert cost["clicks"] == simulated[1]["cost_clicks"] - simulated[0]["cost_clicks"] > 0
+    assert [r["cost_clicks"] for r in rows] == [r["cost_clicks"] for r in simulated]
+    assert comparable(rows) == comparable(simulated)  # trained on the same labels
+
+
+def test_indexed_png_answers_are_read_as_class_indices(make_cfg, tmp_path) -> None:
+    root = tmp_path / "run"
+    cfg = make_cfg(*RUN, "oracle=human")
+    Experiment(cfg, root).run()
+    masks = mask_folder(Experiment(cfg, root), query_dir(root, 1))
+    for path in masks.iterdir():  # the same answers, saved with a palette
+        indexed = Image.fromarray(np.asarray(Image.open(path)), mode="L").convert("P")
+        indexed.putpalette([255 - v for v in range(256) for _ in range(3)])  # colours unlike the indices
+        indexed.save(path)
+    assert label_run(root, masks)["images"] == 4
+    rgb = sorted(masks.iterdir())[0]
+    Image.open(rgb).convert("RGB").save(rgb)
+    (root / "queries" / "pending.json").write_text(json.dumps({"cycle": 1}))
+    with pytest.raises(AlsegError, match="is a RGB image; an answer is a PNG of class indices"):
+        label_run(root, masks)

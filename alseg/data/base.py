@@ -59,6 +59,10 @@ class SegmentationDataset(ImageSource, Protocol):
         """The label map (H, W) at `annotation_size`: what click estimates are counted on."""
         ...
 
+    def annotation_image(self, index: int) -> np.ndarray:
+        """The image (H, W, 3) uint8 at `annotation_size`: what people label."""
+        ...
+
     def polygons(self, index: int) -> list[Polygon] | None:
         """Annotated polygons in `annotation_size` pixels, or None when the dataset has none."""
         ...

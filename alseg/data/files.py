@@ -261,6 +261,10 @@ class LabelledFiles:
         """Classes (uint8, H, W) at the label file's size, decoded afresh (callers keep counts)."""
         return self._decode_native(index)[1]
 
+    def annotation_image(self, index: int) -> np.ndarray:
+        """The image (H, W, 3) uint8 as its file holds it."""
+        return np.asarray(open_image(self.pairs[index][0], "RGB"))
+
     def polygons(self, index: int) -> list[Polygon] | None:
         """The image's annotated polygons in its file's pixels, or None without polygons."""
         return self.polygon_source(index) if self.polygon_source else None
