@@ -1,6 +1,7 @@
 """Label efficiency on CamVid: which strategy reaches high mIoU for the fewest labels.
 
-Runs the CamVid CPU protocol (`experiment=camvid_cpu`) for each arm (a named configuration:
+Runs a CamVid CPU protocol (`--experiment`: camvid_cpu, the scratch U-Net-R18, or
+camvid_lite0_cpu, the pretrained EfficientNet-Lite0 U-Net) for each arm (a named configuration:
 a strategy with its query unit, annotation and budget, see ARMS) and seed, one run per
 process; then prints the `alseg report` tables and writes the report and plot. Finished runs
 are skipped and interrupted ones resume, so the script can run in the background and be
@@ -32,7 +33,7 @@ from alseg.report import load_runs, markdown, reference, summary, text_table
 from alseg.results import atomic_write_text, read_rows, rows_to_csv
 
 HERE = Path(__file__).resolve().parent
-IMAGE_PIXELS = 96 * 128  # camvid_cpu's resized image
+IMAGE_PIXELS = 96 * 128  # the protocols' resized image
 WALL_FILE = "wall_seconds.txt"
 
 
@@ -125,13 +126,18 @@ ARMS: dict[str, list[str]] = {
     "entropy_sp_dominant_c10_power": [
         "strategy=entropy", "strategy.sampling=power", *DOMINANT, *SMALL_CYCLES_BUDGET
     ],
+    # the same draw on the five-cycle budget (the pretrained protocol)
+    "entropy_sp_dominant_power": [
+        "strategy=entropy", "strategy.sampling=power", *DOMINANT, *SUPERPIXEL_BUDGET
+    ],
+    "vaal": ["strategy=vaal"],
     "oracle_error_sp_dominant_corrected_c10": [
         "strategy=oracle_error", "strategy.corrected=true", *DOMINANT, *SMALL_CYCLES_BUDGET
     ],
     "random_sp_precise": ["strategy=random", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
     "entropy_sp_precise": ["strategy=entropy", *SUPERPIXELS, *SUPERPIXEL_BUDGET],
 }  # fmt: skip
-"""Named configurations of the protocol (`experiment=camvid_cpu` plus these overrides)."""
+"""Named configurations of the protocol (`experiment=...` plus these overrides)."""
 
 
 ARCHIVED = ("cycles.csv", "config.yaml", "overrides.yaml", WALL_FILE)
@@ -139,7 +145,7 @@ ARCHIVED = ("cycles.csv", "config.yaml", "overrides.yaml", WALL_FILE)
 
 
 def cycles_of(overrides: list[str]) -> int:
-    """The acquisition cycles an arm runs: its `budget.cycles` override, else camvid_cpu's 5."""
+    """The acquisition cycles an arm runs: its `budget.cycles` override, else the protocols' 5."""
     given = [o.split("=", 1)[1] for o in overrides if o.startswith("budget.cycles=")]
     return int(given[-1]) if given else 5
 
@@ -164,12 +170,12 @@ def wall_seconds(run_dir: Path) -> float:
     return float(path.read_text()) if path.exists() else 0.0
 
 
-def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int) -> float | None:
+def run_once(run_dir: Path, overrides: list[str], cycles: int, threads: int, experiment: str) -> float | None:
     """Run (or resume) one experiment in its own process; its wall seconds, None if it was done."""
     if finished(run_dir, cycles):
         return None
     command = [
-        str(Path(sys.executable).parent / "alseg"), "run", "experiment=camvid_cpu", "progress=false",
+        str(Path(sys.executable).parent / "alseg"), "run", f"experiment={experiment}", "progress=false",
         f"hydra.run.dir={run_dir}", *overrides,
     ]  # fmt: skip
     env = {"OMP_NUM_THREADS": str(threads), "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
@@ -196,6 +202,11 @@ def main() -> None:
         help="runs folder; its name names the JSON under bench/results",
     )
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument(
+        "--experiment",
+        default="camvid_cpu",
+        help="the protocol: camvid_cpu (scratch U-Net-R18) or camvid_lite0_cpu (pretrained Lite0)",
+    )
     parser.add_argument(
         "--archive",
         default=None,
@@ -224,7 +235,7 @@ def main() -> None:
         if finished(archive_dir / run_dir.name, cycles):
             print("archived before", flush=True)
             continue
-        took = run_once(run_dir, common + overrides, cycles, args.threads)
+        took = run_once(run_dir, common + overrides, cycles, args.threads, args.experiment)
         archive(run_dir, archive_dir)
         print("done before" if took is None else f"{took:.0f} s", flush=True)
     timings = [{"run": d.name, "wall_s": wall_seconds(archive_dir / d.name)} for d, _, _ in planned]
