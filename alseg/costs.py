@@ -186,19 +186,20 @@ class OutlineSamples:
         self.previous = np.concatenate(previous) if previous else np.zeros(0, dtype=np.int64)
 
 
-def cut_clicks(samples: OutlineSamples, inside: np.ndarray, annotation_size: tuple[int, int]) -> int:
+def cut_clicks(samples: OutlineSamples, inside: np.ndarray) -> int:
     """Clicks of drawing the sampled outlines within a region whose own outline is already drawn
-    (a superpixel): the corners that fall inside it (`inside`, its mask at any resolution), plus
-    two for each stretch of outline that enters it and leaves it again (a cut from border to
-    border). An outline wholly inside costs its corners; one that only passes by costs nothing.
-    Points are looked up in the mask eroded by one pixel, so an outline running along the
-    region's drawn border is not paid again."""
+    (a superpixel): the corners that fall inside it (`inside`, its mask at the annotation
+    resolution, the outlines' own), plus two for each stretch of outline that enters it and
+    leaves it again (a cut from border to border). An outline wholly inside costs its corners;
+    one that only passes by costs nothing. Points are looked up in the mask eroded by one pixel
+    of the annotation resolution, so an outline running along the region's drawn border is
+    not paid again."""
     from scipy.ndimage import binary_erosion
 
     inside = binary_erosion(inside)
     height, width = inside.shape
-    cols = np.clip((samples.points[:, 0] * width / annotation_size[1]).astype(np.int64), 0, width - 1)
-    rows = np.clip((samples.points[:, 1] * height / annotation_size[0]).astype(np.int64), 0, height - 1)
+    cols = np.clip(samples.points[:, 0].astype(np.int64), 0, width - 1)
+    rows = np.clip(samples.points[:, 1].astype(np.int64), 0, height - 1)
     within = inside[rows, cols]
     entries = within & ~within[samples.previous]
     return int((within & samples.corners).sum() + 2 * entries.sum())

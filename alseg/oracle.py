@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from alseg.budget import COST_UNITS, CostLedger
-from alseg.costs import Annotation, OutlineSamples, cut_clicks, polygon_clicks
+from alseg.costs import Annotation, OutlineSamples, cut_clicks, label_map_outlines, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.labels import NO_CLASS, LabelState, candidate_mask, class_set_code
 
@@ -45,7 +45,8 @@ class Oracle:
     class, and training learns a partial label: each pixel of the unit is one of them. With
     "dominant_or_precise" a unit whose most frequent class covers at least `dominant_share` of
     it is answered with that class at one click, any other with its exact pixels, at one click
-    filling it with its most frequent class plus the clicks of outlining the other classes in it.
+    filling it with its most frequent class plus the clicks of cutting out everything else in it
+    (other classes, background and void alike), counted at the annotation resolution.
     """
 
     def __init__(
@@ -66,6 +67,7 @@ class Oracle:
         self._whole_clicks: dict[int, float] = {}
         self._true_answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
         self._mixed_clicks: dict[tuple[int, int], float] = {}  # dominant_or_precise, per mixed unit
+        self._every_outline: dict[int, list] = {}  # dominant_or_precise: outlines of every value
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
@@ -279,15 +281,20 @@ class Oracle:
     def _outline_clicks_without(self, image: int, regions: np.ndarray, cls: int) -> np.ndarray:
         """Clicks of drawing every class but `cls` inside each of the image's `regions` (cached),
         once a region is filled with `cls`: the outlines' corners inside it and a start and an
-        end where each crosses its border (`cut_clicks`); the region's own border is drawn."""
+        end where each crosses its border (`cut_clicks`), at the annotation resolution; the
+        region's own border is drawn. Every value is outlined here, the unannotated background
+        and void included: an object filling most of a unit is cut from the background around
+        it, and void is marked as void, since training reads the unit's exact pixels."""
         missing = [r for r in regions.tolist() if (image, r) not in self._mixed_clicks]
         if missing:
-            drawing = self._annotation(image)
-            samples = OutlineSamples([outline for outline in drawing.outlines if outline[0] != cls])
+            if image not in self._every_outline:
+                self._every_outline[image] = label_map_outlines(self._pool.annotation_target(image), ())
+            samples = OutlineSamples([o for o in self._every_outline[image] if o[0] != cls])
             region_map = self.state.regions[image]
+            size = self._pool.annotation_size(image)
             for region in missing:
-                inside = region_map.mask(np.array([region]))
-                self._mixed_clicks[(image, region)] = float(cut_clicks(samples, inside, drawing.size))
+                inside = region_map.mask_at(np.array([region]), size)
+                self._mixed_clicks[(image, region)] = float(cut_clicks(samples, inside))
         return np.array([self._mixed_clicks[(image, r)] for r in regions.tolist()])
 
     def training_target(self, image: int) -> torch.Tensor:
