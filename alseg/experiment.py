@@ -435,6 +435,8 @@ class Experiment:
         row["reads_ground_truth"] = int(self.strategy.reads_ground_truth)
         for split, metrics in outcome.metrics.items():
             row.update(metric_columns(split, metrics, self.data.class_names))
+            if cycle == 0:
+                warn_absent_classes(split, metrics["class_pixels"], self.data.class_names)
         row["queried_units"] = len(outcome.queried)
         row["train_steps"] = outcome.train_steps
         row.update({f"{phase}_seconds": round(took, 3) for phase, took in outcome.seconds.items()})
@@ -454,6 +456,20 @@ class TrainingLoss(pl.Callback):
     ) -> None:
         loss = outputs["loss"] if isinstance(outputs, dict) else outputs
         self.logger.log_training_loss(float(loss), self.offset + trainer.global_step, self.cycle)
+
+
+def warn_absent_classes(split: str, pixels: list[int], class_names: tuple[str, ...]) -> None:
+    """A warning naming each class that no mask of the split holds: its IoU is never measured
+    and its mIoU leaves it out, as when masks store it under an unexpected value."""
+    absent = [name for name, count in zip(class_names, pixels, strict=True) if count == 0]
+    if absent:
+        log.warning(
+            "no mask of the %s split holds class %s: its IoU is not measured and the mIoU leaves it "
+            "out; if the masks store it under another value, map it with dataset.values (folder "
+            "datasets) or dataset.palette",
+            split,
+            ", ".join(absent),
+        )
 
 
 def metric_columns(split: str, metrics: dict[str, Any], class_names: tuple[str, ...]) -> Row:

@@ -37,6 +37,7 @@ def scores_from_confusion(confusion: torch.Tensor) -> dict[str, float | list[flo
         "pixel_acc": float(true_pos.sum() / confusion.sum().clamp(min=1)),
         "class_iou": iou.tolist(),
         "class_dice": dice.tolist(),
+        "class_pixels": confusion.sum(dim=1).long().tolist(),  # of each class in the masks
     }
 
 

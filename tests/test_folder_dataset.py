@@ -141,3 +141,66 @@ def test_camvid_laid_out_as_a_folder_dataset_runs(make_cfg, tmp_path: Path) -> N
     assert (len(experiment.data.train), len(experiment.data.val), len(experiment.data.test)) == (24, 3, 3)
     rows = experiment.run()
     assert len(rows) == 2 and rows[0]["clicks_counted_at"] == "360x480 (label maps)"
+
+
+def binary_folder(root: Path, foreground: int, count: int = 12, suffix: str = ".png") -> Path:
+    """Lesion-like masks: background 0 and a square of `foreground` (255 as most tools save)."""
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        Image.fromarray(rng.integers(0, 255, (24, 32, 3), dtype=np.uint8)).save(
+            root / "images" / f"im{i:02d}.png"
+        )
+        mask = np.zeros((24, 32), dtype=np.uint8)
+        mask[6:18, 8 + i % 4 : 20 + i % 4] = foreground
+        Image.fromarray(mask).save(root / "masks" / f"im{i:02d}{suffix}")
+    return root
+
+
+def test_binary_masks_stored_as_0_255_are_refused_with_the_fix(tmp_path: Path) -> None:
+    root = str(binary_folder(tmp_path, 255))
+    with pytest.raises(
+        AlsegError, match=r"hold only the values 0 and 255 .* dataset.values=\[0,255\]"
+    ) as error:
+        folder_splits(root, ["background", "lesion"], size=(24, 32))
+    assert "\n" not in str(error.value)
+    splits = folder_splits(root, ["background", "lesion"], values=[0, 255], size=(24, 32))
+    target = splits.train.target(0).numpy()
+    assert set(np.unique(target).tolist()) == {0, 1} and (target == 1).sum() == 12 * 12  # the lesion
+    with pytest.raises(AlsegError, match=r"dataset\.values must give 2 distinct"):
+        folder_splits(root, ["background", "lesion"], values=[0, 0], size=(24, 32))
+
+
+def test_jpeg_masks_are_refused_as_lossy(tmp_path: Path) -> None:
+    root = str(binary_folder(tmp_path / "a", 1, suffix=".jpg"))
+    with pytest.raises(AlsegError, match="JPEG masks are lossy"):
+        folder_splits(root, ["background", "lesion"], mask_suffix=".jpg", size=(24, 32))
+    disguised = binary_folder(tmp_path / "b", 1)  # JPEG bytes behind a .png name
+    for mask in (disguised / "masks").iterdir():
+        Image.open(mask).convert("L").save(mask, format="JPEG")
+    splits = folder_splits(str(disguised), ["background", "lesion"], size=(24, 32))
+    with pytest.raises(AlsegError, match="is a JPEG: lossy compression"):
+        splits.train.target(0)
+
+
+def test_out_of_range_values_name_the_keys_to_change(tmp_path: Path) -> None:
+    root = str(binary_folder(tmp_path, 7))
+    splits = folder_splits(root, ["background", "lesion"], size=(24, 32))
+    with pytest.raises(AlsegError, match=r"values \[7\] outside .*dataset.ignore_index=7, .*dataset.values"):
+        splits.train.target(0)
+
+
+def test_a_class_no_mask_holds_is_a_warning_naming_it(make_cfg, tmp_path: Path, caplog) -> None:
+    from alseg.experiment import Experiment
+
+    root = binary_folder(tmp_path / "data", 1, count=30)
+    cfg = make_cfg(
+        "dataset=folder", f"dataset.root={root}", "dataset.classes=[background,lesion,vessel]",
+        "dataset.splits.size=[24,32]", "debug=tiny", "budget.cycles=0",
+    )  # fmt: skip
+    with caplog.at_level("WARNING", logger="alseg"):
+        Experiment(cfg, tmp_path / "run").run()
+    warnings = [r.getMessage() for r in caplog.records if "no mask of the" in r.getMessage()]
+    assert len(warnings) == 2 and all("class vessel:" in w for w in warnings)  # val and test
+    assert all("lesion" not in w for w in warnings)

@@ -216,6 +216,11 @@ class LabelledFiles:
             self._annotation_sizes[index] = (image.size[1], image.size[0])
             return image, np.full((image.size[1], image.size[0]), IGNORE_INDEX, dtype=np.uint8)
         image, label = open_image(image_path, "RGB"), open_image(label_path, "")
+        if label.format == "JPEG":
+            raise AlsegError(
+                f"{label_path} is a JPEG: lossy compression changes label values along every edge; "
+                "save the masks as PNG (dataset.mask_suffix names their ending)"
+            )
         if self.palette is not None:
             label = Image.fromarray(
                 palette_indices(np.asarray(label.convert("RGB")), self.palette, label_path)
@@ -235,7 +240,10 @@ class LabelledFiles:
             bad = sorted(set(np.unique(raw[classes == INVALID]).tolist()))
             valid = np.flatnonzero(self.lookup != INVALID).tolist()
             raise AlsegError(
-                f"{label_path} holds label values {bad} outside the classes; expected values in {valid}"
+                f"{label_path} holds label values {bad} outside the classes; expected values in {valid}: "
+                f"if {bad[0]} marks void set dataset.ignore_index={bad[0]}, map stored values to classes "
+                "with dataset.values (folder datasets, e.g. [0, 255] for binary masks), or list "
+                "dataset.classes in full"
             )
         self._annotation_sizes[index] = (image.size[1], image.size[0])
         return image, classes.astype(np.uint8)

@@ -41,6 +41,11 @@ def _files(folder: Path, suffix: str | None, what: str) -> dict[str, Path]:
 
 
 def _pairs(root: Path, images: str, masks: str, image_suffix: str | None, mask_suffix: str) -> dict:
+    if mask_suffix.lower().endswith((".jpg", ".jpeg")):
+        raise AlsegError(
+            f"dataset.mask_suffix={mask_suffix}: JPEG masks are lossy (compression changes label values "
+            "along every edge); save the masks as PNG and set dataset.mask_suffix=.png"
+        )
     image_files = _files(root / images, image_suffix, "image")
     mask_files = _files(root / masks, mask_suffix, "mask")
     missing = sorted(set(image_files) - set(mask_files))
@@ -53,6 +58,30 @@ def _pairs(root: Path, images: str, masks: str, image_suffix: str | None, mask_s
     if orphans:
         raise AlsegError(f"{len(orphans)} masks have no image (first: {mask_files[orphans[0]]})")
     return {stem: (image_files[stem], mask_files[stem]) for stem in sorted(image_files)}
+
+
+MASKS_CHECKED = 8
+"""Masks read at start to catch a foreground stored as the void value."""
+
+
+def _refuse_void_foreground(masks: list[Path], ignore_index: int) -> None:
+    """One error when the first masks hold only 0 and `ignore_index`: binary masks stored as
+    0/255, whose foreground would be read as void (IoU 0 for it at every cycle, silently)."""
+    from PIL import Image
+
+    seen: set[int] = set()
+    for path in masks[:MASKS_CHECKED]:
+        with Image.open(path) as mask:
+            if mask.mode not in ("L", "P"):
+                return
+            seen |= set(np.unique(np.asarray(mask)).tolist())
+    if seen == {0, ignore_index}:
+        raise AlsegError(
+            f"the masks in {masks[0].parent} hold only the values 0 and {ignore_index} (the first "
+            f"{len(masks[:MASKS_CHECKED])} read), and {ignore_index} is dataset.ignore_index (void): "
+            f"every foreground pixel would be ignored. For binary masks stored as 0/{ignore_index} set "
+            f"dataset.values=[0,{ignore_index}] (each class's stored value, in the order of dataset.classes)"
+        )
 
 
 def _split_stems(
@@ -98,6 +127,7 @@ def folder_splits(
     image_suffix: str | None = None,
     mask_suffix: str = ".png",
     ignore_index: int | None = 255,
+    values: Sequence[int] | None = None,
     palette: Sequence[Sequence[int]] | None = None,
     ignore_color: Sequence[int] | None = None,
     split_files: dict | None = None,
@@ -112,9 +142,11 @@ def folder_splits(
 ) -> DataSplits:
     """Train (the pool), val and test splits of a folder dataset, resized to `size` (H, W).
 
-    Mask value c is class c (`classes` names them), `ignore_index` is void; with `palette`
-    (one RGB colour per class) masks are RGB and `ignore_color` is void. Any other value is an
-    error naming the file. `unannotated_classes` (background) cost no clicks. Images in the
+    Mask value c is class c (`classes` names them), or `values[c]` when given (binary masks
+    stored as 0/255: `values=[0, 255]`); `ignore_index` is void; with `palette` (one RGB colour
+    per class) masks are RGB and `ignore_color` is void. Any other value is an error naming the
+    file; masks that hold only 0 and `ignore_index` are refused (the foreground would be void),
+    and so are JPEG masks (lossy). `unannotated_classes` (background) cost no clicks. Images in the
     `unlabelled` folder (under root; no masks) join the train pool for people to label
     (`oracle=human`).
     """
@@ -132,10 +164,20 @@ def folder_splits(
         if ignore_color is not None:
             colours = np.vstack([colours, np.array(list(ignore_color)).reshape(1, 3)])
             valid[len(names)] = IGNORE_INDEX
+    elif values is not None:
+        valid = {int(value): c for c, value in enumerate(values)}
+        if len(valid) != len(names) or not all(0 <= value <= 255 for value in valid):
+            raise AlsegError(
+                f"dataset.values must give {len(names)} distinct stored values in [0, 255], one per class "
+                f"of dataset.classes (got {list(values)})"
+            )
+        if ignore_index is not None and ignore_index not in valid:
+            valid[ignore_index] = IGNORE_INDEX
     elif ignore_index is not None:
         if ignore_index < len(names) or ignore_index > 255:
             raise AlsegError(f"dataset.ignore_index={ignore_index} must be in [{len(names)}, 255] or null")
         valid[ignore_index] = IGNORE_INDEX
+        _refuse_void_foreground([mask for _, mask in pairs.values()], ignore_index)
     lookup = label_lookup(valid)
     stems = _split_stems(path, list(pairs), split_files, val_fraction, test_fraction, split_seed)
     shape = pixel_size(size)
