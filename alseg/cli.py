@@ -112,12 +112,12 @@ def label_command(args: argparse.Namespace) -> None:
 
 
 def report_command(args: argparse.Namespace) -> None:
-    from alseg.report import load_runs, markdown, reference, summary, text_table
+    from alseg.report import load_runs, markdown, reference, short_rows, summary, text_table
     from alseg.results import atomic_write_text, rows_to_csv
 
     runs = load_runs(args.paths, args.split)
     rows = summary(runs, args.cost, args.metric)
-    print(text_table(rows))
+    print(text_table(rows if args.all else short_rows(rows, args.metric, args.cost)))
     output = Path(args.output)
     atomic_write_text(output.with_suffix(".csv"), rows_to_csv(rows))
     text = markdown(rows, reference(runs, args.metric), args.metric, args.cost, runs)
@@ -152,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     _add_curve_options(report)
     report.add_argument(
         "-o", "--output", default="report", help="output prefix of the CSV and Markdown files"
+    )
+    report.add_argument(
+        "--all", action="store_true", help="print every column (the CSV and Markdown files always hold them)"
     )
     label = commands.add_parser(
         "label", help="apply the answers to a run's pending query (oracle=human), then rerun the run"

@@ -335,14 +335,16 @@ def common_range(groups: list[RunGroup], cost: str, metric: str) -> tuple[float,
     return low, high
 
 
-def cost_to_reach(cost: np.ndarray, values: np.ndarray, target: float) -> float:
-    """The cost at which a curve first reaches `target`, linearly interpolated (NaN: never)."""
-    above = np.flatnonzero(values >= target)
+def cost_to_reach(cost: np.ndarray, values: np.ndarray, target: float, from_cycle: int = 0) -> float:
+    """The cost at which a curve first reaches `target`, linearly interpolated (NaN: never).
+    Only cycles from `from_cycle` on count: savings start at 1, after the first acquisition,
+    so that an initial set shared by every strategy is never credited as a saving."""
+    above = np.flatnonzero(values[from_cycle:] >= target) + from_cycle
     if not len(above):
         return math.nan
     i = above[0]
-    if i == 0:
-        return float(cost[0])
+    if i == 0 or values[i - 1] >= target:
+        return float(cost[i])
     share = (target - values[i - 1]) / (values[i] - values[i - 1])
     return float(cost[i - 1] + share * (cost[i] - cost[i - 1]))
 
@@ -361,8 +363,19 @@ def matched_savings(
     A curve that flattens reaches its later levels before it pays for them: comparing with
     the cost of the cycle instead would credit `mine` with the baseline's late, wasted labels."""
     return [
-        (float(level), cost_to_reach(*theirs, level), cost_to_reach(*mine, level)) for level in theirs[1][1:]
+        (float(level), cost_to_reach(*theirs, level, 1), cost_to_reach(*mine, level, 1))
+        for level in theirs[1][1:]
     ]
+
+
+def ever_above(mine: tuple[np.ndarray, np.ndarray], theirs: tuple[np.ndarray, np.ndarray]) -> bool:
+    """Whether a mean curve lies above another at any of its cycles after the first
+    acquisition (where the other is drawn, linearly interpolated): a curve that never does
+    saves nothing, whatever its levels and costs say."""
+    (x, y), (their_x, their_y) = mine, theirs
+    inside = (x >= their_x[0]) & (x <= their_x[-1])
+    inside[0] = False
+    return bool((y[inside] > np.interp(x[inside], their_x, their_y)).any())
 
 
 def saving(cost: float, baseline_cost: float) -> float:
@@ -419,7 +432,7 @@ def _seed_scores(group: RunGroup, cost: str, metric: str, span: tuple[float, flo
         x, y = curves[run.seed] = run.curve(cost, metric)
         final[run.seed] = float(y[-1])
         auc[run.seed] = normalised_area(x, y, *span)
-        reach[run.seed] = cost_to_reach(x, y, target) if target is not None else math.nan
+        reach[run.seed] = cost_to_reach(x, y, target, 1) if target is not None else math.nan
     return SeedScores(final, auc, reach, curves)
 
 
@@ -473,7 +486,8 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, cost: str, me
     that metric on the mean curves, against the cost at which random's own mean curve got there."""
     base = baseline(group, groups)
     empty: Row = {"paired_seeds": 0, "paired_final_diff": math.nan, "paired_final_diff_ci95": math.nan}
-    empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "saving_vs_random": math.nan}
+    empty |= {"paired_auc_diff": math.nan, "paired_auc_diff_ci95": math.nan, "ever_above_random": "n/a"}
+    empty |= {"saving_vs_random": math.nan}
     empty |= {f"cost_to_random_final_{cost}": "n/a", "reached_random_final": "n/a"}
     empty |= {"saving_to_random_final": math.nan, f"random_reaches_its_final_{cost}": math.nan}
     empty |= {"saving_matched_to_random_final": math.nan}
@@ -491,41 +505,39 @@ def _paired(group: RunGroup, groups: list[RunGroup], scores: dict, cost: str, me
     # Random's end point (mean over its seeds): when does each seed of this group get there?
     their_final = float(np.mean(list(theirs.final.values())))
     their_cost = float(np.mean([x[-1] for x, _ in theirs.curves.values()]))
-    to_final = np.array([cost_to_reach(x, y, their_final) for x, y in mine.curves.values()])
+    to_final = np.array([cost_to_reach(x, y, their_final, 1) for x, y in mine.curves.values()])
     reached = to_final[np.isfinite(to_final)]
     all_reached = len(reached) == len(to_final)
-    their_curve = mean_curve(base, cost, metric)
-    levels = matched_savings(mean_curve(group, cost, metric), their_curve)
+    their_curve, my_curve = mean_curve(base, cost, metric), mean_curve(group, cost, metric)
+    levels = matched_savings(my_curve, their_curve)
     their_first, my_first = levels[-1][1:] if levels else (math.nan, math.nan)
+    above = ever_above(my_curve, their_curve)
+
+    def gain(value: float) -> float:  # never above random's curve: no positive saving
+        return value if above or not value > 0 else 0.0
+
     return {
         "paired_seeds": len(shared),
         "paired_final_diff": float(final.mean()) if len(shared) else math.nan,
         "paired_final_diff_ci95": interval(final),
         "paired_auc_diff": float(auc.mean()) if len(shared) else math.nan,
         "paired_auc_diff_ci95": interval(auc),
-        "saving_vs_random": to_95,
+        "ever_above_random": "yes" if above else "never",
+        "saving_vs_random": gain(to_95),
         f"cost_to_random_final_{cost}": float(reached.mean()) if len(reached) else math.nan,
         "reached_random_final": f"{len(reached)} of {len(to_final)}",
-        "saving_to_random_final": saving(reached.mean(), their_cost) if all_reached else math.nan,
+        "saving_to_random_final": gain(saving(reached.mean(), their_cost)) if all_reached else math.nan,
         f"random_reaches_its_final_{cost}": their_first,
-        "saving_matched_to_random_final": saving(my_first, their_first),
+        "saving_matched_to_random_final": gain(saving(my_first, their_first)),
     }
 
 
 def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: str, runs: list[Run]) -> str:
     """The summary as a Markdown table with notes on the range, intervals and click counting."""
 
-    def cell(key: str, value: object) -> str:
-        if isinstance(value, float) and math.isnan(value):
-            reach = key in (f"cost_to_95pct_{cost}", f"cost_to_random_final_{cost}")
-            return "not reached" if reach else "n/a"
-        if isinstance(value, float):
-            return f"{100 * value:.1f}%" if key.startswith("saving_") else f"{value:.4g}"
-        return str(value)
-
     columns = [c for c in rows[0] if c != "auc_range"]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(c, row[c]) for c in columns) + " |" for row in rows]
+    lines += ["| " + " | ".join(cell(c, row, cost) for c in columns) + " |" for row in rows]
     notes = [
         f"AUC: mean {metric} over the cost range every run covers, {rows[0]['auc_range']} {cost}.",
         "Intervals (`_ci95`): 95% Student's t over seeds. `paired_*`: strategy minus random on the "
@@ -537,7 +549,10 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
         "`random_reaches_its_final`: the cost at which random's mean curve (mean cost and metric per "
         "cycle over seeds) first reaches its final value, earlier than its end when it flattened; "
         "`saving_matched_to_random_final`: 1 - the cost at which this group's mean curve reaches it / "
-        "that cost: the labels saved at equal metric.",
+        "that cost: the labels saved at equal metric. Savings count cycles after the first "
+        "acquisition only (the initial set is shared), and a group whose mean curve is never above "
+        "random's (`ever_above_random`) shows no positive saving.",
+        f"{FEW_SEEDS_MARK}: an interval from fewer than {MIN_SEEDS} seeds, too unstable to read; run more.",
     ]
     oracle_runs = sorted({run.strategy for run in runs if run.rows[0].get("reads_ground_truth") == 1})
     if oracle_runs:
@@ -555,6 +570,45 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
             "(the ceiling of that annotation)."
         )
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + "\n"
+
+
+MIN_SEEDS = 3
+"""Fewer seeds than this make a 95% interval that is flagged (its t quantile is 12.7 at n = 2)."""
+FEW_SEEDS_MARK = "(n<3)"
+
+
+def cell(key: str, row: Row, cost: str) -> str:
+    """One value of a summary row as text: savings in percent, unreached costs said, intervals
+    from fewer than MIN_SEEDS seeds flagged."""
+    value = row[key]
+    if isinstance(value, float) and math.isnan(value):
+        reach = key in (f"cost_to_95pct_{cost}", f"cost_to_random_final_{cost}")
+        return "not reached" if reach else "n/a"
+    if isinstance(value, float):
+        text = f"{100 * value:.1f}%" if key.startswith("saving_") else f"{value:.4g}"
+        seeds = row["paired_seeds"] if key.startswith("paired_") else row["seeds"]
+        return f"{text} {FEW_SEEDS_MARK}" if key.endswith("_ci95") and seeds < MIN_SEEDS else text
+    return str(value)
+
+
+def short_rows(rows: list[Row], metric: str, cost: str) -> list[Row]:
+    """The columns a reader starts with: seeds, final metric +- sd, the paired difference with
+    random +- its 95% interval, the saving at equal metric and the cost to 95%."""
+
+    def plus_minus(key: str, spread: str, row: Row) -> str:
+        return f"{cell(key, row, cost)} +- {cell(spread, row, cost)}"
+
+    return [
+        {
+            "strategy": row["strategy"],
+            "seeds": row["seeds"],
+            f"final_{metric}": plus_minus(f"final_{metric}", f"final_{metric}_std", row),
+            "vs_random (paired, ci95)": plus_minus("paired_final_diff", "paired_final_diff_ci95", row),
+            "saving_at_equal_metric": cell("saving_matched_to_random_final", row, cost),
+            f"cost_to_95pct_{cost}": cell(f"cost_to_95pct_{cost}", row, cost),
+        }
+        for row in rows
+    ]
 
 
 def text_table(rows: list[Row]) -> str:

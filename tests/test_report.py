@@ -116,3 +116,50 @@ def test_unfinished_runs_are_skipped(sweep: Path, tmp_path: Path) -> None:
     (copy / "cycles.csv").write_text("\n".join(lines[:-1]) + "\n")  # as if killed before its last cycle
     runs = load_runs([sweep, copy])
     assert len(runs) == 5 and all(run.path != copy for run in runs)
+
+
+def test_savings_start_after_the_first_acquisition() -> None:
+    cost, values = np.array([10.0, 20.0, 30.0]), np.array([0.5, 0.4, 0.45])
+    assert cost_to_reach(cost, values, 0.45) == 10.0  # the initial set already lies above
+    assert cost_to_reach(cost, values, 0.45, from_cycle=1) == 30.0  # acquisitions reach it at the end
+    assert cost_to_reach(cost, np.array([0.5, 0.6, 0.7]), 0.45, from_cycle=1) == 20.0
+
+
+def rewritten(run_dir: Path, target: Path, test_miou: list[float]) -> Path:
+    """A copy of a finished run whose test mIoU per cycle is the one given."""
+    import shutil
+
+    from alseg.results import read_rows, rows_to_csv
+
+    shutil.copytree(run_dir, target)
+    rows = read_rows(target / "cycles.csv")
+    assert len(rows) == len(test_miou)
+    for row, value in zip(rows, test_miou, strict=True):
+        row["test_miou"] = value
+    (target / "cycles.csv").write_text(rows_to_csv(rows))
+    return target
+
+
+def test_a_strategy_below_random_everywhere_gets_no_saving(sweep: Path, tmp_path: Path, capsys) -> None:
+    """Random's curve dips (0.40, 0.35, 0.38); entropy lies below it after every acquisition
+    (0.30, 0.33). From the shared initial set (0.40, above random's final) entropy would seem to
+    reach random's final for free: it must get no saving at all."""
+    runs = sorted(load_runs([sweep]), key=lambda run: str(run.path))
+    curves = {"random": [0.40, 0.35, 0.38], "entropy": [0.40, 0.30, 0.33]}
+    for run in runs:
+        if not run.is_full_supervision:
+            rewritten(run.path, tmp_path / "runs" / run.path.name, curves[run.strategy])
+    rows = {row["strategy"]: row for row in summary(load_runs([tmp_path / "runs"]), "images", "miou")}
+    entropy = rows["entropy"]
+    assert entropy["ever_above_random"] == "never"
+    assert math.isnan(entropy["saving_to_random_final"])  # never reached after an acquisition
+    assert not entropy["saving_matched_to_random_final"] > 0
+    assert entropy["paired_final_diff"] == pytest.approx(-0.05)
+    main(["report", str(tmp_path / "runs"), "-o", str(tmp_path / "table")])
+    printed = capsys.readouterr().out
+    header = printed.splitlines()[0]
+    assert len(header) < 150 and "vs_random (paired, ci95)" in header and "auc_range" not in header
+    assert "(n<3)" in printed  # two seeds: the interval is flagged
+    assert "(n<3)" in (tmp_path / "table.md").read_text()
+    main(["report", str(tmp_path / "runs"), "--all", "-o", str(tmp_path / "table")])
+    assert "auc_range" in capsys.readouterr().out.splitlines()[0]
