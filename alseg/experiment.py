@@ -36,7 +36,7 @@ from alseg.model import SegmentationModule, check_network
 from alseg.oracle import Oracle
 from alseg.regions import Regions
 from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
-from alseg.settings import check_settings
+from alseg.settings import apply_full_supervision, check_settings
 from alseg.strategies.base import Strategy, check_compatible
 
 log = logging.getLogger("alseg")
@@ -102,6 +102,7 @@ class Experiment:
     """Builds the objects of one run from its config and runs its cycles in `root`."""
 
     def __init__(self, cfg: DictConfig, root: Path, overrides: list[str] | None = None) -> None:
+        apply_full_supervision(cfg)
         check_settings(cfg)
         self.cfg = cfg
         self.overrides = overrides or []

@@ -19,6 +19,31 @@ from alseg.errors import AlsegError
 
 SPLITS = ("val", "test")
 
+TINY_IMAGES = 4
+"""Images' worth labelled per cycle by the debug=tiny overlay, in whatever unit the budget is."""
+TINY_CLICKS_PER_IMAGE = 50
+"""Clicks an image of the tiny synthetic set takes to outline (its polygons: about 50)."""
+
+
+def tiny_per_cycle(unit: str) -> int:
+    """debug=tiny's per-cycle budget: TINY_IMAGES images' worth in the budget's unit (32 x 32
+    images), so that a click or pixel budget is not read as 4 clicks or 4 pixels."""
+    worth = {"images": 1, "regions": 1, "pixels": 32 * 32, "clicks": TINY_CLICKS_PER_IMAGE}
+    if unit not in worth:
+        raise AlsegError(f"budget.unit={unit} is not valid: it must be one of {list(worth)}.")
+    return TINY_IMAGES * worth[unit]
+
+
+if not OmegaConf.has_resolver("alseg_tiny_per_cycle"):
+    OmegaConf.register_new_resolver("alseg_tiny_per_cycle", tiny_per_cycle)
+
+
+def apply_full_supervision(cfg: DictConfig) -> None:
+    """`full_supervision: true` (experiment=full_supervision) trains once on the whole pool,
+    whatever an overlay such as debug=tiny says of the budget: initial 1.0, no acquisition."""
+    if cfg.get("full_supervision") and cfg.get("budget") is not None:
+        cfg.budget.initial, cfg.budget.cycles, cfg.budget.total = 1.0, 0, None
+
 
 def _integer(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)

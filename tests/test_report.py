@@ -52,8 +52,7 @@ def sweep(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("sweep")
     jobs = [[f"strategy={s}", f"seed={seed}"] for s in ("random", "entropy") for seed in (0, 1)]
-    # debug=tiny comes after experiment in the defaults list, so restate the full-supervision budget.
-    jobs.append(["experiment=full_supervision", "budget.initial=1.0", "budget.cycles=0"])
+    jobs.append(["experiment=full_supervision"])  # stays full supervision under debug=tiny
     for number, overrides in enumerate(jobs):
         with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
             cfg = compose(config_name="config", overrides=["debug=tiny", *overrides])

@@ -69,3 +69,16 @@ def test_the_command_prints_one_line_and_no_traceback(tmp_path: Path, override: 
     errors = [line for line in (done.stdout + done.stderr).splitlines() if "error" in line.lower()]
     assert len(errors) == 1 and override.split("=")[0] in errors[0]
     assert "Traceback" not in done.stdout + done.stderr
+
+
+def test_debug_tiny_keeps_full_supervision_and_prices_budgets_in_their_unit(make_cfg, tmp_path) -> None:
+    from alseg.experiment import Experiment
+
+    experiment = Experiment(make_cfg("experiment=full_supervision", "debug=tiny"), tmp_path / "full")
+    assert (experiment.cfg.budget.initial, experiment.cfg.budget.cycles) == (1.0, 0)
+    rows = experiment.run()
+    assert len(rows) == 1 and rows[0]["labelled_fraction"] == 1.0  # not a random AL run
+    # a click budget is 4 images' worth of the tiny synthetic set's clicks, not 4 clicks
+    assert make_cfg("budget=clicks", "debug=tiny").budget.per_cycle == 4 * 50
+    assert make_cfg("budget=images", "debug=tiny").budget.per_cycle == 4
+    assert make_cfg("budget.unit=pixels", "debug=tiny").budget.per_cycle == 4 * 32 * 32
