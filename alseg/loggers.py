@@ -63,6 +63,12 @@ class FinishingWandbLogger(WandbLogger):
             plot = wandb.plot.line(table, self.x_axis, metric, title=f"{metric} vs labelling cost")
             self._experiment.log({"cycles": table, "curve": plot})
         self._experiment.finish(exit_code=0 if status == "success" else 1)
+        import wandb
+
+        # finish() returns before W&B's service has written everything: wait for it, so that
+        # the run's last cycle is in its files when `alseg` returns (a reader, or `wandb sync`
+        # right after, would otherwise miss it). The next run starts a fresh service.
+        wandb.teardown()
 
 
 def wandb_logger(
@@ -154,6 +160,11 @@ def _parsed_records(run_dir: Path) -> list[Any]:
         record.ParseFromString(raw)
         records.append(record)
     return records
+
+
+def wandb_run_finished(run_dir: Path) -> bool:
+    """Whether a W&B run directory's log holds the run's exit record (written when finished)."""
+    return any(record.WhichOneof("record_type") == "exit" for record in _parsed_records(run_dir))
 
 
 def read_wandb_history(run_dir: Path) -> list[dict[str, float]]:
