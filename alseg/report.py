@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -162,6 +163,20 @@ def _read_config(run_dir: Path) -> dict[str, Any]:
     return flatten_config(OmegaConf.to_container(OmegaConf.load(path))) if path.is_file() else {}
 
 
+def find_files(root: Path, pattern: str) -> list[Path]:
+    """Files matching `pattern` at or below `root`, following symbolic links to directories
+    (a folder of links to runs is a common way to gather them), each real directory once."""
+    found, seen = [], set()
+    for folder, subfolders, _ in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree
+            subfolders.clear()
+            continue
+        seen.add(real)
+        found += sorted(Path(folder).glob(pattern))
+    return sorted(found)
+
+
 def load_runs(paths: list[str | Path], split: str | None = None) -> list[Run]:
     """Every finished run found at or below the given paths, read on `split` (None: test where
     evaluated, else val)."""
@@ -169,9 +184,9 @@ def load_runs(paths: list[str | Path], split: str | None = None) -> list[Run]:
     for path in map(Path, paths):
         if not path.exists():
             raise AlsegError(f"{path} does not exist; give run or sweep directories")
-        for csv in sorted(path.rglob("cycles.csv")) if path.is_dir() else []:
+        for csv in find_files(path, "cycles.csv") if path.is_dir() else []:
             runs.append(Run(csv.parent, read_rows(csv), _read_config(csv.parent), split))
-        for wandb_file in sorted(path.rglob("run-*.wandb")) if path.is_dir() else []:
+        for wandb_file in find_files(path, "run-*.wandb") if path.is_dir() else []:
             if not (wandb_file.parents[2] / "cycles.csv").exists():  # not a copy of a run above
                 rows = [r for r in read_wandb_history(wandb_file.parent) if "cycle" in r]
                 runs.append(Run(wandb_file.parent, rows, split=split))

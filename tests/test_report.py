@@ -162,3 +162,14 @@ def test_a_strategy_below_random_everywhere_gets_no_saving(sweep: Path, tmp_path
     assert "(n<3)" in (tmp_path / "table.md").read_text()
     main(["report", str(tmp_path / "runs"), "--all", "-o", str(tmp_path / "table")])
     assert "auc_range" in capsys.readouterr().out.splitlines()[0]
+
+
+def test_run_directories_given_as_symlinks_are_read(sweep: Path, tmp_path: Path) -> None:
+    gathered = tmp_path / "gathered"
+    gathered.mkdir()
+    for name in ("0", "2"):
+        (gathered / f"run{name}").symlink_to(sweep / name, target_is_directory=True)
+    (gathered / "loop").symlink_to(gathered, target_is_directory=True)  # a cycle is walked once
+    runs = load_runs([gathered])
+    assert sorted(run.strategy for run in runs) == ["entropy", "random"]
+    assert len(load_runs([gathered / "run0"])) == 1  # a link given directly
