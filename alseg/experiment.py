@@ -209,6 +209,12 @@ class Experiment:
             *data.train.image_size,
             self.clicks_counted_at,
         )
+        if data.val_is_test:
+            log.warning(
+                "%s's test labels are not public: its val split is also the test split, so val and test "
+                "numbers are the same images' (no held-out test); compare protocols on them with care",
+                self.cfg.dataset.name,
+            )
         counts = self.regions.counts
         per_image = f"{counts[0]}" if counts.min() == counts.max() else f"{counts.mean():.0f} on average"
         log.info(
@@ -433,6 +439,7 @@ class Experiment:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
         row: Row = {"cycle": cycle, "strategy": self.strategy.name, "seed": self.seed, **trained_on}
         row["clicks_counted_at"] = self.clicks_counted_at
+        row["val_is_test"] = int(self.data.val_is_test)
         row["reads_ground_truth"] = int(self.strategy.reads_ground_truth)
         for split, metrics in outcome.metrics.items():
             row.update(metric_columns(split, metrics, self.data.class_names))

@@ -572,6 +572,12 @@ def markdown(rows: list[Row], reference_value: float | None, metric: str, cost: 
     oracle_runs = sorted({run.strategy for run in runs if run.rows[0].get("reads_ground_truth") == 1})
     if oracle_runs:
         notes.append(f"Upper bounds that read ground truth (not strategies): {', '.join(oracle_runs)}.")
+    same = sorted({run.dataset for run in runs if str(run.rows[0].get("val_is_test")) == "1"})
+    if same:
+        notes.append(
+            f"On {', '.join(same)} the val split is also the test split (test labels are not public): "
+            "test numbers are val numbers, with no held-out test."
+        )
     counted = sorted({str(run.rows[0].get("clicks_counted_at", "unknown")) for run in runs})
     notes.append(f"Clicks counted at: {'; '.join(counted)}.")
     if reference_value is None:

@@ -129,6 +129,7 @@ def test_voc_real_sample(tmp_path: Path) -> None:
     target = splits.train.target(0).numpy()
     assert set(np.unique(target).tolist()) == {0, 9, 12, IGNORE_INDEX}  # background, chair, dog, border
     assert splits.class_names[9] == "chair" and splits.num_classes == 21
+    assert splits.val_is_test  # VOC's test labels are not public: said in the log and the report
     (root / "ImageSets/Segmentation/train.txt").write_text("2007_000063\nmissing_id\n")
     with pytest.raises(AlsegError, match="lists missing_id"):
         voc_splits(str(root))

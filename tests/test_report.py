@@ -173,3 +173,17 @@ def test_run_directories_given_as_symlinks_are_read(sweep: Path, tmp_path: Path)
     runs = load_runs([gathered])
     assert sorted(run.strategy for run in runs) == ["entropy", "random"]
     assert len(load_runs([gathered / "run0"])) == 1  # a link given directly
+
+
+def test_the_report_says_when_val_is_the_test_split(sweep: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from alseg.results import read_rows, rows_to_csv
+
+    assert load_runs([sweep])[0].rows[0]["val_is_test"] == 0  # the synthetic set has a test split
+    shutil.copytree(sweep, tmp_path / "runs")
+    for csv in (tmp_path / "runs").rglob("cycles.csv"):
+        rows = read_rows(csv)
+        csv.write_text(rows_to_csv([{**row, "val_is_test": 1} for row in rows]))
+    main(["report", str(tmp_path / "runs"), "-o", str(tmp_path / "table")])
+    assert "the val split is also the test split" in (tmp_path / "table.md").read_text()

@@ -83,3 +83,9 @@ class DataSplits:
     @property
     def class_names(self) -> tuple[str, ...]:
         return self.train.class_names
+
+    @property
+    def val_is_test(self) -> bool:
+        """Whether val also serves as the test split (Cityscapes, BDD100K, VOC: their test
+        labels are not public), so that test numbers are val numbers."""
+        return self.val is self.test
