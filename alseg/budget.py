@@ -73,6 +73,20 @@ class Budget:
             return self.per_cycle
         return min(self.per_cycle, self.total - ledger.spent[self.unit])
 
+    def check_pool(self, pool_size: int, image_pixels: int) -> None:
+        """Fail at once, before region maps and click prices are computed, when the pool cannot
+        hold the initial set or, in images or pixels, what the cycles plan to label."""
+        initial = self.initial if self.initial >= 1 else math.ceil(self.initial * pool_size)
+        if initial > pool_size:
+            raise AlsegError(
+                f"budget.initial asks for {initial:g} images but the pool holds {pool_size}; lower "
+                "budget.initial or give it as a fraction of the pool (e.g. 0.1)"
+            )
+        if self.unit not in ("images", "pixels") or self.cycles == 0:
+            return
+        per_image = 1 if self.unit == "images" else image_pixels
+        self.check_fits(CostLedger(), (pool_size - initial) * per_image)
+
     def check_fits(self, ledger: CostLedger, capacity: float) -> None:
         """Fail before training when the unlabelled pool (`capacity` in the unit) cannot pay."""
         if self.cycles == 0:

@@ -114,6 +114,7 @@ class Experiment:
         self.data: DataSplits = build(cfg.dataset.splits)
         budget = OmegaConf.to_container(cfg.budget, resolve=True)
         self.budget = Budget.from_config(budget, len(self.data.train))  # type: ignore[arg-type]
+        self.budget.check_pool(len(self.data.train), int(np.prod(self.data.train.image_size)))
         self.augment = Augmentation(**cfg.dataset.get("augment", {}))
         kind: Regions = build(cfg.regions)
         self.regions = kind.maps(self.data.train)

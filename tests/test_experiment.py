@@ -184,3 +184,18 @@ def test_the_console_says_what_runs_and_result_files_follow_the_umask(run_tiny, 
     assert "cycle 0 of 1 |" in caplog.text and "cycle 1 of 1 |" in caplog.text
     for name in ("cycles.csv", "config.yaml", "state/cycle_001.npz", "checkpoints/cycle_001.pt"):
         assert (run_dir / name).stat().st_mode & 0o777 == 0o644, name
+
+
+def test_an_impossible_budget_stops_before_region_maps_are_built(make_cfg, tmp_path, monkeypatch) -> None:
+    from alseg.regions import Superpixels
+
+    def never(*_args, **_kwargs):
+        raise AssertionError("region maps were built before the budget was checked")
+
+    monkeypatch.setattr(Superpixels, "maps", never)
+    for overrides, message in (
+        (["budget.per_cycle=100"], "only holds 20 images"),
+        (["budget.initial=50"], "pool holds 24"),
+    ):
+        with pytest.raises(AlsegError, match=message):
+            run(make_cfg("debug=tiny", "regions=superpixels", *overrides), tmp_path / "run")
