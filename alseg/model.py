@@ -83,12 +83,38 @@ def build_network(
         )
     except KeyError as error:
         raise AlsegError(f"model: {error.args[0]}") from None
+    without_unused_stages(network.get_submodule("encoder"), encoder_depth)
     if isinstance(source, Path):
         load_encoder_weights(network.get_submodule("encoder"), source)
     mean_std = normalization(input_normalization, encoder_weights)
     if mean_std is not None:
         with_input_normalization(network, *mean_std)
     return with_head_dropout(network, head_dropout, head_dropout_kind)
+
+
+def without_unused_stages(encoder: nn.Module, depth: int) -> nn.Module:
+    """Replace the encoder's stages that its forward never calls at this depth (ResNet's layer4
+    at depth 4 or less) with nn.Identity: checkpoints then hold only the weights the network
+    uses. Found by running one small input with a hook on each stage."""
+    called: set[str] = set()
+    hooks = [
+        child.register_forward_hook(lambda *_args, name=name: called.add(name))
+        for name, child in encoder.named_children()
+    ]
+    side = 2 ** max(depth, 1) * 2
+    was_training = encoder.training
+    try:
+        with torch.no_grad():
+            encoder.eval()(torch.zeros(1, 3, side, side))
+    finally:
+        encoder.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    for name, child in list(encoder.named_children()):
+        holds_weights = any(True for _ in child.parameters()) or any(True for _ in child.buffers())
+        if name not in called and holds_weights:
+            setattr(encoder, name, nn.Identity())
+    return encoder
 
 
 def _create(arch: str, encoder: str, weights: str | None, classes: int, kwargs: dict) -> nn.Module:

@@ -164,3 +164,17 @@ def test_wrong_or_damaged_lite_files_stop_in_one_line(tmp_path: Path) -> None:
     assert "\n" not in str(error.value)
     with pytest.raises(AlsegError, match="does not fit the encoder"):  # another backbone entirely
         build_network(**SMALL, encoder_weights=str(path))
+
+
+def test_encoder_stages_a_shallow_network_never_runs_are_not_kept() -> None:
+    torch.manual_seed(0)
+    network = build_network(**SMALL).eval()  # ResNet-18 at depth 3: layer3 and layer4 unused
+    keys = network.state_dict().keys()
+    assert not any(k.startswith(("encoder.layer3.", "encoder.layer4.")) for k in keys)
+    assert any(k.startswith("encoder.layer2.") for k in keys)
+    deep = build_network(**{**SMALL, "encoder_depth": 5, "decoder_channels": [16, 8, 4, 4, 4]})
+    assert any(k.startswith("encoder.layer4.") for k in deep.state_dict())
+    size = sum(v.numel() for v in network.state_dict().values())
+    assert size < 0.2 * sum(v.numel() for v in deep.state_dict().values())
+    with torch.no_grad():
+        assert network(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
