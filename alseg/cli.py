@@ -95,11 +95,12 @@ def _add_curve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> None:
-    from alseg.plot import plot_curves
+    from alseg.plot import FigureStyle, parse_labels, parse_size, plot_curves
     from alseg.report import load_runs
 
     runs = load_runs(args.paths, args.split)
-    for path in plot_curves(runs, args.cost, args.metric, args.band, Path(args.output), args.log_cost):
+    style = FigureStyle(parse_size(args.size), args.font_size, args.title, parse_labels(args.label))
+    for path in plot_curves(runs, args.cost, args.metric, args.band, Path(args.output), args.log_cost, style):
         print(f"wrote {path}")
 
 
@@ -145,6 +146,15 @@ def main(argv: list[str] | None = None) -> None:
         "--band", default="std", choices=["std", "ci95"], help="band over seeds: std or 95%% t interval"
     )
     plot.add_argument("--log-cost", action="store_true", help="logarithmic cost axis")
+    plot.add_argument("--size", default="7,4.5", help="figure width,height in inches (default 7,4.5)")
+    plot.add_argument("--font-size", type=float, default=9.0, help="font size in points (default 9)")
+    plot.add_argument("--title", help="the figure's title (default: dataset, metric and cost)")
+    plot.add_argument(
+        "--label",
+        action="append",
+        default=[],
+        help="replace a legend entry: 'ENTRY::TEXT', e.g. 'entropy (sampling=power)::drawn' (repeatable)",
+    )
     plot.add_argument(
         "-o", "--output", default="curves.png", help="output file (PNG; SVG and PDF are written beside it)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import zlib
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -13,7 +14,17 @@ import matplotlib.pyplot as plt
 import numpy as np
 from scipy import stats
 
-from alseg.report import REFERENCE_SHARE, UNBOUNDED_METRICS, Run, check_choice, group_runs, reference
+from alseg.errors import AlsegError
+from alseg.report import (
+    REFERENCE_SHARE,
+    UNBOUNDED_METRICS,
+    Run,
+    RunGroup,
+    check_choice,
+    group_runs,
+    reference,
+    setting_text,
+)
 
 COST_LABELS = {
     "images": "labelling cost (images' worth of area)",
@@ -62,15 +73,78 @@ def metric_range(metric: str) -> tuple[float, float]:
     return (0.0, np.inf) if any(part in metric for part in UNBOUNDED_METRICS) else (0.0, 1.0)
 
 
+def short_label(group: RunGroup) -> str:
+    """A group's legend entry: its strategy and the settings that set it apart, each key by its
+    last part (`segments=200`, not `regions.segments=200`) unless two would read the same."""
+    shown = {k.removesuffix("._target_"): v for k, v in group.settings.items() if v is not None}
+    last = [key.rsplit(".", 1)[-1] for key in shown]
+    names = [part if last.count(part) == 1 else key for key, part in zip(shown, last, strict=True)]
+    values = ", ".join(
+        f"{name}={setting_text(value)}" for name, value in zip(names, shown.values(), strict=True)
+    )
+    return f"{group.strategy} ({values})" if values else group.strategy
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    """`--label 'DEFAULT::NEW'` options: a legend entry (as drawn by default) -> the text to draw."""
+    labels = {}
+    for pair in pairs:
+        if "::" not in pair:
+            raise AlsegError(
+                f"--label {pair!r}: give 'LEGEND ENTRY::NEW TEXT', e.g. 'entropy (sampling=power)::drawn'"
+            )
+        old, new = pair.split("::", 1)
+        labels[old.strip()] = new.strip()
+    return labels
+
+
+def parse_size(text: str) -> tuple[float, float]:
+    """`--size W,H` in inches."""
+    try:
+        width, height = (float(v) for v in text.split(","))
+    except ValueError:
+        raise AlsegError(f"--size {text!r}: give width,height in inches, e.g. 7,4.5") from None
+    if width <= 0 or height <= 0:
+        raise AlsegError(f"--size {text!r}: width and height must be positive")
+    return width, height
+
+
+@dataclass(frozen=True)
+class FigureStyle:
+    """How a figure looks: its size in inches, its font size, a title (None: made from the runs)
+    and legend entries to replace (default entry -> new text)."""
+
+    size: tuple[float, float] = (7.0, 4.5)
+    font_size: float = 9.0
+    title: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+
 def plot_curves(
-    runs: list[Run], cost: str, metric: str, band: str, output: Path, log_cost: bool = False
+    runs: list[Run],
+    cost: str,
+    metric: str,
+    band: str,
+    output: Path,
+    log_cost: bool = False,
+    style: FigureStyle | None = None,
 ) -> list[Path]:
     """Write the figure as PNG, SVG and PDF next to `output` (its suffix is replaced); the cost
-    axis logarithmic with `log_cost` (curves whose costs differ by orders of magnitude)."""
+    axis logarithmic with `log_cost` (curves whose costs differ by orders of magnitude). Each
+    band is a light fill edged by thin lines in its curve's colour and style, so that
+    overlapping bands stay apart."""
     check_choice(runs, cost, metric)
+    style = style or FigureStyle()
     groups = group_runs(runs)
-    # The legend goes below the axes: long setting labels must not cover the curves.
-    figure, axes = plt.subplots(figsize=(8, 4.5 + 0.22 * len(groups)), dpi=150)
+    drawn = {short_label(group) for group in groups}
+    unknown = sorted(set(style.labels) - drawn)
+    if unknown:
+        raise AlsegError(
+            f"--label names {unknown}, which no curve has; the legend entries are: {sorted(drawn)}"
+        )
+    # SVG keeps its text as text: editable, and searchable, in a paper's figure.
+    plt.rcParams.update({"font.size": style.font_size, "svg.fonttype": "none"})
+    figure, axes = plt.subplots(figsize=style.size, dpi=150)
     low, high = metric_range(metric)
     styles: dict[str, int] = {}
     for group in groups:
@@ -79,17 +153,15 @@ def plot_curves(
         # Groups of one strategy (other settings) share its colour and differ in line style.
         index = styles.get(group.strategy, 0)
         styles[group.strategy] = index + 1
-        style = LINE_STYLES[index % len(LINE_STYLES)]
+        line = LINE_STYLES[index % len(LINE_STYLES)]
         colour = strategy_colour(group.strategy)
-        label = textwrap.fill(f"{group.label} (n={len(group.runs)})", 130, subsequent_indent="    ")
-        axes.plot(costs, mean, marker="o", markersize=3, color=colour, linestyle=style, label=label)
-        axes.fill_between(
-            costs,
-            np.clip(mean - spread, low, high),
-            np.clip(mean + spread, low, high),
-            color=colour,
-            alpha=0.2,
-        )
+        name = style.labels.get(short_label(group), short_label(group))
+        label = textwrap.fill(f"{name} (n={len(group.runs)})", 60, subsequent_indent="  ")
+        axes.plot(costs, mean, marker="o", markersize=3, color=colour, linestyle=line, label=label)
+        lower, upper = np.clip(mean - spread, low, high), np.clip(mean + spread, low, high)
+        axes.fill_between(costs, lower, upper, color=colour, alpha=0.12, linewidth=0)
+        for edge in (lower, upper):
+            axes.plot(costs, edge, color=colour, linestyle=line, linewidth=0.6, alpha=0.7)
     ref = reference(runs, metric)
     name = METRIC_LABELS.get(metric, metric)
     if ref is not None:
@@ -103,9 +175,10 @@ def plot_curves(
     if log_cost:
         axes.set_xscale("log")
     band_name = "std" if band == "std" else "95% t interval"
-    axes.set_title(f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
+    axes.set_title(style.title or f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
     axes.grid(alpha=0.3)
-    axes.legend(fontsize=6, loc="upper left", bbox_to_anchor=(0, -0.15), frameon=False)
+    # Beside the axes: entries at the figure's font size never cover the curves.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=style.font_size * 0.9)
     figure.tight_layout()
     paths = [output.with_suffix(suffix) for suffix in FORMATS]
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -237,7 +237,9 @@ class RunGroup:
             return self.strategy
         # keys that do not apply to this group (None: another kind of region has them) are left out
         shown = [
-            f"{k.removesuffix('._target_')}={_text(v)}" for k, v in self.settings.items() if v is not None
+            f"{k.removesuffix('._target_')}={setting_text(v)}"
+            for k, v in self.settings.items()
+            if v is not None
         ]
         return f"{self.strategy} ({', '.join(shown)})" if shown else self.strategy
 
@@ -254,7 +256,7 @@ class RunGroup:
         return costs, np.stack([y[:cycles] for _, y in curves])
 
 
-def _text(value: Any) -> str:
+def setting_text(value: Any) -> str:
     """A setting as a label shows it: lists joined, alseg's classes by their own name."""
     if isinstance(value, tuple):
         return ",".join(map(str, value))

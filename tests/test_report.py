@@ -187,3 +187,32 @@ def test_the_report_says_when_val_is_the_test_split(sweep: Path, tmp_path: Path)
         csv.write_text(rows_to_csv([{**row, "val_is_test": 1} for row in rows]))
     main(["report", str(tmp_path / "runs"), "-o", str(tmp_path / "table")])
     assert "the val split is also the test split" in (tmp_path / "table.md").read_text()
+
+
+def test_figures_take_labels_size_fonts_and_title(sweep: Path, tmp_path: Path) -> None:
+    from alseg.plot import short_label
+
+    runs = load_runs([sweep])
+    assert [short_label(g) for g in group_runs(runs)] == ["entropy", "random"]
+    output = tmp_path / "fig.png"
+    main([
+        "plot", str(sweep), "-o", str(output), "--size", "5,3", "--font-size", "12", "--title", "Tiny sweep",
+        "--label", "entropy::max. entropy",
+    ])  # fmt: skip
+    svg = output.with_suffix(".svg").read_text()
+    assert "Tiny sweep" in svg and "max. entropy (n=2)" in svg and "random (n=2)" in svg
+    assert "10.8px" in svg  # the legend at 0.9 x 12 pt
+    with pytest.raises(SystemExit):
+        main(["plot", str(sweep), "-o", str(output), "--label", "margin::x"])
+    with pytest.raises(SystemExit):
+        main(["plot", str(sweep), "-o", str(output), "--size", "big"])
+
+
+def test_legend_entries_name_settings_by_their_last_key() -> None:
+    from alseg.plot import short_label
+    from alseg.report import RunGroup
+
+    group = RunGroup("entropy", {"regions.segments": 200, "strategy.sampling": "power"}, [], [])
+    assert short_label(group) == "entropy (segments=200, sampling=power)"
+    clash = RunGroup("random", {"regions.size": 32, "dataset.splits.size": (96, 128)}, [], [])
+    assert short_label(clash) == "random (regions.size=32, dataset.splits.size=96,128)"
