@@ -73,16 +73,33 @@ def metric_range(metric: str) -> tuple[float, float]:
     return (0.0, np.inf) if any(part in metric for part in UNBOUNDED_METRICS) else (0.0, 1.0)
 
 
-def short_label(group: RunGroup) -> str:
-    """A group's legend entry: its strategy and the settings that set it apart, each key by its
-    last part (`segments=200`, not `regions.segments=200`) unless two would read the same."""
-    shown = {k.removesuffix("._target_"): v for k, v in group.settings.items() if v is not None}
+def short_label(group: RunGroup, same: frozenset[str] = frozenset()) -> str:
+    """A group's legend entry: its strategy and the settings that set it apart (but those in
+    `same`, which every curve drawn shares), each key by its last part (`segments=200`, not
+    `regions.segments=200`) unless two would read the same."""
+    shown = {
+        k.removesuffix("._target_"): v for k, v in group.settings.items() if v is not None and k not in same
+    }
     last = [key.rsplit(".", 1)[-1] for key in shown]
     names = [part if last.count(part) == 1 else key for key, part in zip(shown, last, strict=True)]
     values = ", ".join(
         f"{name}={setting_text(value)}" for name, value in zip(names, shown.values(), strict=True)
     )
     return f"{group.strategy} ({values})" if values else group.strategy
+
+
+def shared_settings(groups: list[RunGroup]) -> frozenset[str]:
+    """Setting keys with one value among every group that has them, left out of the legend
+    where no two entries then read the same: said by another key (a superpixel setting by
+    `regions`), not worth the room."""
+    keys = {key for group in groups for key in group.settings}
+    values = {key: {str(g.settings[key]) for g in groups if g.settings.get(key) is not None} for key in keys}
+    same: frozenset[str] = frozenset()
+    for key in sorted(k for k, seen in values.items() if len(seen) <= 1):
+        labels = [short_label(group, same | {key}) for group in groups]
+        if len(set(labels)) == len(labels):
+            same = same | {key}
+    return same
 
 
 def parse_labels(pairs: list[str]) -> dict[str, str]:
@@ -136,7 +153,8 @@ def plot_curves(
     check_choice(runs, cost, metric)
     style = style or FigureStyle()
     groups = group_runs(runs)
-    drawn = {short_label(group) for group in groups}
+    same = shared_settings(groups)
+    drawn = {short_label(group, same) for group in groups}
     unknown = sorted(set(style.labels) - drawn)
     if unknown:
         raise AlsegError(
@@ -155,7 +173,7 @@ def plot_curves(
         styles[group.strategy] = index + 1
         line = LINE_STYLES[index % len(LINE_STYLES)]
         colour = strategy_colour(group.strategy)
-        name = style.labels.get(short_label(group), short_label(group))
+        name = style.labels.get(short_label(group, same), short_label(group, same))
         label = textwrap.fill(f"{name} (n={len(group.runs)})", 60, subsequent_indent="  ")
         axes.plot(costs, mean, marker="o", markersize=3, color=colour, linestyle=line, label=label)
         lower, upper = np.clip(mean - spread, low, high), np.clip(mean + spread, low, high)
@@ -178,8 +196,9 @@ def plot_curves(
     axes.set_title(style.title or f"{datasets}: {name} vs {cost} (band: {band_name} over seeds)")
     axes.grid(alpha=0.3)
     # Beside the axes: entries at the figure's font size never cover the curves.
+    # (no tight_layout: it would shrink the axes to fit a long legend; the saved bounding box
+    # grows around it instead)
     axes.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), frameon=False, fontsize=style.font_size * 0.9)
-    figure.tight_layout()
     paths = [output.with_suffix(suffix) for suffix in FORMATS]
     output.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
