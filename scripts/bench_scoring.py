@@ -7,6 +7,7 @@ whole network run 20 times (the naive loop), and the same heuristic (entropy of 
 per-image mean) computed by the baal library when it is installed (`pip install baal`).
 
     python scripts/bench_scoring.py [--pool 1000] [--size 64] [--batch-size 64] [--device cpu]
+    python scripts/bench_scoring.py --device cuda --precision bf16 --channels-last   # a GPU's fast path
 """
 
 from __future__ import annotations
@@ -49,8 +50,15 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=20)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--precision", choices=["32", "bf16"], default="32", help="bf16: autocast, as bf16-mixed"
+    )
+    parser.add_argument("--channels-last", action="store_true", help="NHWC weights (model.channels_last)")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.precision == "bf16":  # every timed pass runs under autocast, as the Trainer's bf16-mixed
+        autocast = torch.autocast(device.type, dtype=torch.bfloat16)
+        autocast.__enter__()
 
     pool = synthetic_splits(train=args.pool, val=1, test=1, size=args.size).train
     networks = {  # the same weights; the head's dropout is element-wise or channel-wise
@@ -58,8 +66,9 @@ def main() -> None:
         for kind in ("element", "channel")
     }
     networks["channel"].load_state_dict(networks["element"].state_dict())
-    network = networks["element"].to(device).eval()
-    networks["channel"].to(device).eval()
+    memory = torch.channels_last if args.channels_last else torch.contiguous_format
+    network = networks["element"].to(device, memory_format=memory).eval()
+    networks["channel"].to(device, memory_format=memory).eval()
     side = args.size
     regions = {
         "image": WholeImage().maps(pool),
@@ -126,7 +135,11 @@ def main() -> None:
         print("baal is not installed (pip install baal): its row is left out")
     print(f"\nScoring {args.pool} synthetic images ({side}x{side}), batch {args.batch_size}, on {device}:")
     print_table(rows)
-    save(f"scoring_{device.type}", rows, pool=args.pool, size=side, batch_size=args.batch_size)
+    variant = ("_bf16" if args.precision == "bf16" else "") + ("_channels_last" if args.channels_last else "")
+    save(
+        f"scoring_{device.type}{variant}", rows, pool=args.pool, size=side, batch_size=args.batch_size,
+        precision=args.precision, channels_last=args.channels_last,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
