@@ -89,7 +89,7 @@ def test_mixed_prices_do_not_depend_on_the_training_size(make_cfg, tmp_path) -> 
             "dataset.unannotated_classes=[0]", f"dataset.splits.size={size}", "regions=grid",
             "regions.rows=2", "regions.cols=2", "budget.annotation=dominant_or_precise",
             "budget.dominant_share=0.95", "debug=tiny", "dataset.splits.limit=null",
-            "dataset.val_fraction=0.2", "dataset.test_fraction=0.2", "budget.initial=1",
+            "dataset.val_fraction=0.2", "dataset.test_fraction=0.2", "budget.initial=1", "budget.cycles=0",
         )  # fmt: skip
         oracle = Experiment(cfg, tmp_path / size).oracle
         prices.append(
