@@ -215,8 +215,8 @@ class Answer:
 def answer_size(query: dict, unit: dict) -> tuple[int, int]:
     """(H, W) a unit's answer comes at: its image's annotation size (queries written before
     that was recorded: the training size)."""
-    height, width = unit.get("size", query.get("size", query.get("training_size")))
-    return int(height), int(width)
+    size = unit.get("size") or query.get("size") or query["training_size"]
+    return int(size[0]), int(size[1])
 
 
 def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
