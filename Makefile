@@ -32,9 +32,10 @@ label-studio:  ## install the Label Studio server in .venv-labelstudio (labellin
 	test -x .venv-labelstudio/bin/label-studio || \
 	  ($(PYTHON) -m venv .venv-labelstudio && .venv-labelstudio/bin/pip install --quiet label-studio)
 
-lint: $(STAMP)  ## ruff lint and format check
+lint: $(STAMP)  ## ruff lint and format check, and the import contracts (every import points down)
 	$(BIN)/ruff check alseg tests scripts
 	$(BIN)/ruff format --check alseg tests scripts
+	$(BIN)/lint-imports
 
 format: $(STAMP)  ## apply ruff formatting and fixes
 	$(BIN)/ruff check --fix alseg tests scripts

@@ -10,29 +10,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alseg.errors import AlsegError
+from alseg.ledger import CostLedger
 
 if TYPE_CHECKING:
     from alseg.oracle import Oracle
-
-COST_UNITS = ("images", "pixels", "regions", "clicks")
-"""Currencies of labelling cost: image area (in whole images), pixels, regions, clicks."""
 
 ANNOTATIONS = ("precise", "dominant", "classes", "dominant_or_precise")
 """How the annotator answers a unit: its exact pixels (priced by polygon clicks), its one
 dominant class (one click), the classes it holds (one click per class, a partial label), or its
 dominant class where that covers at least `dominant_share` of it and its exact pixels where not
 (one click to fill it with the dominant class, plus the clicks of outlining the other classes)."""
-
-
-class CostLedger:
-    """Labelling cost spent so far, in every cost unit at once."""
-
-    def __init__(self) -> None:
-        self.spent = dict.fromkeys(COST_UNITS, 0.0)
-
-    def charge(self, cost: dict[str, float]) -> None:
-        for unit in COST_UNITS:
-            self.spent[unit] += float(cost[unit])
 
 
 @dataclass(frozen=True)
@@ -107,14 +94,6 @@ class Budget:
                 f"unlabelled pool only holds {capacity:g} {self.unit}; lower budget.per_cycle, "
                 "budget.cycles or budget.total, or use a larger pool."
             )
-
-
-def units_affordable(ledger: CostLedger, unit: str, amount: float) -> int:
-    """About how many units `amount` buys, at the mean cost per unit paid so far."""
-    if unit == "regions":
-        return max(1, math.ceil(amount))
-    mean_cost = ledger.spent[unit] / max(ledger.spent["regions"], 1.0)
-    return max(1, math.ceil(amount / mean_cost)) if mean_cost > 0 else 1
 
 
 def spend(oracle: Oracle, ranked: np.ndarray, unit: str, amount: float, cycle: int) -> np.ndarray:

@@ -14,15 +14,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alseg.errors import AlsegError
+from alseg.settings import config_dir
 
 log = logging.getLogger("alseg")
-
-
-def config_dir() -> Path:
-    """configs/ of a source checkout (editable install), else the copy shipped in the wheel."""
-    package = Path(__file__).resolve().parent
-    source = package.parent / "configs"
-    return source if (source / "config.yaml").is_file() else package / "configs"
 
 
 def package_version() -> str:
@@ -105,7 +99,7 @@ def plot_command(args: argparse.Namespace) -> None:
 
 
 def label_command(args: argparse.Namespace) -> None:
-    from alseg.human import label_run
+    from alseg.experiment import label_run
 
     cost = label_run(Path(args.run_dir), Path(args.source))
     spent = ", ".join(f"{value:g} {unit}" for unit, value in cost.items())

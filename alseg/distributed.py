@@ -12,8 +12,8 @@ import torch
 import torch.distributed as dist
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
-from alseg.budget import CostLedger
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 
 
 def rank_and_size() -> tuple[int, int]:

@@ -7,6 +7,7 @@ repeats exactly what an uninterrupted one does.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import sys
@@ -23,21 +24,36 @@ from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from alseg.acquisition import AcquisitionContext, bootstrap_resample
-from alseg.budget import COST_UNITS, Budget, CostLedger, initial_images
+from alseg.acquisition import bootstrap_resample
+from alseg.budget import Budget, initial_images
 from alseg.callbacks import ActiveLearningCallback, CycleOutcome
 from alseg.data.augment import Augmentation
 from alseg.data.base import DataSplits, SegmentationDataset
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
-from alseg.human import ANSWERS, HumanOracle, pending_cycle, query_dir, write_query
+from alseg.human import (
+    ANSWERS,
+    PENDING,
+    QUERIES,
+    HumanOracle,
+    apply_answers,
+    checked_answers,
+    pending_cycle,
+    query_dir,
+    read_label_studio,
+    read_mask_folder,
+    write_query,
+)
 from alseg.labels import LabelState
+from alseg.ledger import COST_UNITS, CostLedger
 from alseg.model import SegmentationModule, check_network
 from alseg.oracle import Oracle
 from alseg.regions import Regions
 from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
+from alseg.scoring import check_compatible
 from alseg.settings import apply_full_supervision, check_settings
-from alseg.strategies.base import Strategy, check_compatible
+from alseg.strategies.base import Strategy
+from alseg.strategies.context import AcquisitionContext
 
 log = logging.getLogger("alseg")
 
@@ -519,3 +535,30 @@ def run(cfg: DictConfig, run_dir: Path | str, overrides: list[str] | None = None
     """Run one experiment from a composed config into `run_dir` (resumed when it holds one).
     `overrides` (the command line's) are kept in overrides.yaml."""
     return Experiment(cfg, Path(run_dir), overrides).run()
+
+
+def label_run(root: Path, source: Path) -> dict[str, float]:
+    """`alseg label ROOT --from SOURCE`: apply the answers to the run's pending query; what
+    the query cost. Nothing is applied unless every answer passes the checks."""
+    cycle = pending_cycle(root)
+    if cycle is None:
+        raise AlsegError(f"no query awaits labels in {root}; run it with oracle=human first")
+    if not source.exists():
+        raise AlsegError(f"{source} does not exist; give a Label Studio JSON export or a folder of mask PNGs")
+    query = json.loads((query_dir(root, cycle) / "query.json").read_text())
+    cfg = OmegaConf.load(root / "config.yaml")
+    assert isinstance(cfg, DictConfig)
+    experiment = Experiment(cfg, root)
+    assert isinstance(experiment.oracle, HumanOracle)
+    completed = experiment.run_dir.last_completed_cycle()
+    experiment.run_dir.restore(completed, experiment.state, experiment.ledger)
+    answers = read_mask_folder(source, query) if source.is_dir() else read_label_studio(source, query)
+    background = experiment.data.train.unannotated_classes
+    fill = background[0] if background else None
+    maps = checked_answers(answers, query, source, experiment.state, fill)
+    cost = apply_answers(experiment.oracle, query, maps, answers)
+    experiment.run_dir.update_state(completed, experiment.state, experiment.ledger)
+    record = {"source": str(source), "cost": cost}
+    atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")
+    (root / QUERIES / PENDING).unlink()
+    return cost

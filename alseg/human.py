@@ -24,10 +24,10 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from alseg.budget import COST_UNITS, CostLedger
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.errors import AlsegError
 from alseg.labels import LabelState
+from alseg.ledger import COST_UNITS, CostLedger
 from alseg.oracle import Oracle
 from alseg.results import atomic_write, atomic_write_text
 
@@ -215,8 +215,8 @@ class Answer:
 def answer_size(query: dict, unit: dict) -> tuple[int, int]:
     """(H, W) a unit's answer comes at: its image's annotation size (queries written before
     that was recorded: the training size)."""
-    height, width = unit.get("size", query.get("size", query.get("training_size")))
-    return int(height), int(width)
+    size = unit.get("size") or query.get("size") or query["training_size"]
+    return int(size[0]), int(size[1])
 
 
 def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
@@ -355,34 +355,3 @@ def apply_answers(
         lambda handle: np.savez(handle, images=images, maps=np.stack(training)),
     )
     return total
-
-
-def label_run(root: Path, source: Path) -> dict[str, float]:
-    """`alseg label ROOT --from SOURCE`: apply the answers to the run's pending query; what
-    the query cost. Nothing is applied unless every answer passes the checks."""
-    from omegaconf import DictConfig, OmegaConf
-
-    from alseg.experiment import Experiment
-
-    cycle = pending_cycle(root)
-    if cycle is None:
-        raise AlsegError(f"no query awaits labels in {root}; run it with oracle=human first")
-    if not source.exists():
-        raise AlsegError(f"{source} does not exist; give a Label Studio JSON export or a folder of mask PNGs")
-    query = json.loads((query_dir(root, cycle) / "query.json").read_text())
-    cfg = OmegaConf.load(root / "config.yaml")
-    assert isinstance(cfg, DictConfig)
-    experiment = Experiment(cfg, root)
-    assert isinstance(experiment.oracle, HumanOracle)
-    completed = experiment.run_dir.last_completed_cycle()
-    experiment.run_dir.restore(completed, experiment.state, experiment.ledger)
-    answers = read_mask_folder(source, query) if source.is_dir() else read_label_studio(source, query)
-    background = experiment.data.train.unannotated_classes
-    fill = background[0] if background else None
-    maps = checked_answers(answers, query, source, experiment.state, fill)
-    cost = apply_answers(experiment.oracle, query, maps, answers)
-    experiment.run_dir.update_state(completed, experiment.state, experiment.ledger)
-    record = {"source": str(source), "cost": cost}
-    atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")
-    (root / QUERIES / PENDING).unlink()
-    return cost

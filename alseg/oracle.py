@@ -7,10 +7,10 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from alseg.budget import COST_UNITS, CostLedger
 from alseg.costs import Annotation, OutlineSamples, cut_clicks, label_map_outlines, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.labels import NO_CLASS, LabelState, candidate_mask, class_set_code
+from alseg.ledger import COST_UNITS, CostLedger
 
 
 class ImagesOnly:

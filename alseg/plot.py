@@ -183,9 +183,9 @@ def plot_curves(
     ref = reference(runs, metric)
     name = METRIC_LABELS.get(metric, metric)
     if ref is not None:
-        line = REFERENCE_SHARE * ref
-        label = f"95% of full supervision: {line:.3f} (full: {ref:.3f})"
-        axes.axhline(line, color="black", linestyle="--", linewidth=1, label=label)
+        level = REFERENCE_SHARE * ref
+        label = f"95% of full supervision: {level:.3f} (full: {ref:.3f})"
+        axes.axhline(level, color="black", linestyle="--", linewidth=1, label=label)
     datasets = ", ".join(sorted({run.dataset for run in runs}))
     axes.set_xlabel(COST_LABELS[cost])
     splits = ", ".join(sorted({run.evaluated_split() for run in runs}))

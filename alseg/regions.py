@@ -377,6 +377,10 @@ class Grid(BoxRegions):
         )
 
 
+MIN_WINDOW = 4
+"""Pixels: a window scaled below this is a speck, not a region to label."""
+
+
 class SlidingWindows(BoxRegions):
     """Square windows of `size` pixels slid with `stride`, overlapping when stride < size.
 
@@ -393,6 +397,12 @@ class SlidingWindows(BoxRegions):
     def boxes(self, height: int, width: int) -> np.ndarray:
         scale = width / self.reference_width if self.reference_width else 1.0
         size, stride = max(1, round(self.size * scale)), max(1, round(self.stride * scale))
+        if size < MIN_WINDOW:
+            raise AlsegError(
+                f"regions.size={self.size} at width {self.reference_width} makes windows of {size} pixels on "
+                f"images {width} pixels wide, too small to mean a region (debug=tiny shrinks images to 32 "
+                "pixels); raise regions.size or dataset.splits.size"
+            )
         if size > min(height, width):
             raise AlsegError(
                 f"windows of {size} pixels do not fit images of {height}x{width}; lower regions.size."

@@ -28,8 +28,8 @@ import numpy as np
 from omegaconf import OmegaConf
 from scipy import stats
 
-from alseg.budget import COST_UNITS
 from alseg.errors import AlsegError
+from alseg.ledger import COST_UNITS
 from alseg.loggers import read_wandb_history
 from alseg.results import Row, flatten_config, format_table, read_rows
 
@@ -151,7 +151,7 @@ def default_config() -> dict[str, Any]:
     """The flattened default config, with no group chosen: the values of keys a run predates."""
     from hydra import compose, initialize_config_dir
 
-    from alseg.cli import config_dir
+    from alseg.settings import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose(config_name="config")

@@ -28,9 +28,9 @@ from typing import IO, Any
 
 import torch
 
-from alseg.budget import CostLedger
 from alseg.errors import AlsegError
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 
 log = logging.getLogger("alseg")
 

@@ -4,43 +4,20 @@ kept pseudo-labels, reduced on the device batch by batch."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
-from tqdm.auto import tqdm
 
-from alseg.data.base import ImageSource
 from alseg.distributed import gather_max, gather_objects, gather_rows, gather_schema, shard
-from alseg.model import SmpNetwork, descriptors, encode, has_smp_layout, mc_dropout_chunks
+from alseg.errors import AlsegError
+from alseg.model import SmpNetwork, descriptors, encode, has_dropout, has_smp_layout, mc_dropout_chunks
 from alseg.regions import RegionMaps
 from alseg.strategies.base import PoolScores, Prediction, Strategy
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
-
-
-class PoolImages(Dataset):
-    """Images of the pool (no labels) with their global indices: all a scorer may see."""
-
-    def __init__(self, pool: ImageSource, indices: np.ndarray) -> None:
-        self.pool = pool
-        self.indices = indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
-        index = int(self.indices[item])
-        return self.pool.image(index), index
-
-
-def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progress: bool, desc: str) -> tqdm:
-    """Batches (images, global indices) of the chosen pool images, with a progress bar."""
-    loader = DataLoader(PoolImages(pool, indices), batch_size=batch_size)
-    return tqdm(loader, desc=desc, disable=not progress, leave=False)
+    from alseg.strategies.context import AcquisitionContext
 
 
 def predict(
@@ -114,7 +91,7 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
     memory holds one batch of predictions plus the (images, regions) tables, whatever the pool.
     Under data parallelism each rank scores its shard and every rank gets all the tables.
     """
-    strategy, state, network = context.strategy, context.state, context.network
+    strategy, state, network = cast(Strategy, context.strategy), context.state, context.network
     available = state.available
     if not strategy.needs_pass:
         return PoolScores({"score": np.where(available, 0.0, -np.inf)}, None, available)
@@ -191,3 +168,31 @@ def _balanced(
 def unscored(shape: tuple[int, ...]) -> np.ndarray:
     """A unit table with nothing scored yet: -inf everywhere."""
     return np.full(shape, -np.inf, dtype=np.float32)
+
+
+def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module, mc_mode: str) -> None:
+    """Refuse, before anything trains, a strategy that cannot work with the chosen regions or
+    network, in one line saying what to change."""
+    if strategy.queries == "images" and not regions.whole_images:
+        raise AlsegError(
+            f"strategy {strategy.name!r} queries whole images; run it with regions=image, not {regions.kind}."
+        )
+    if strategy.queries == "regions" and regions.whole_images:
+        raise AlsegError(
+            f"strategy {strategy.name!r} queries regions: run it with regions=windows, grid or superpixels."
+        )
+    layout = has_smp_layout(network)
+    if (strategy.needs_descriptors or (strategy.mc_passes and mc_mode == "head")) and not layout:
+        what = "descriptors" if strategy.needs_descriptors else "an MC committee of the head"
+        raise AlsegError(
+            f"strategy {strategy.name!r} needs {what}: the network must have encoder, decoder and "
+            "segmentation_head sub-modules (every smp model and model=fcn8s do)."
+        )
+    if strategy.mc_passes:
+        part = network.get_submodule("segmentation_head") if mc_mode == "head" else network
+        if not has_dropout(part):
+            where = "before the segmentation head" if mc_mode == "head" else "in the network"
+            raise AlsegError(
+                f"strategy {strategy.name!r} needs MC dropout but there is no dropout {where}: set "
+                "model.network.head_dropout > 0 (e.g. 0.2)."
+            )

@@ -10,14 +10,24 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from alseg.budget import ANNOTATIONS, COST_UNITS
+from alseg.budget import ANNOTATIONS
 from alseg.errors import AlsegError
+from alseg.ledger import COST_UNITS
 
 SPLITS = ("val", "test")
+
+
+def config_dir() -> Path:
+    """configs/ of a source checkout (editable install), else the copy shipped in the wheel."""
+    package = Path(__file__).resolve().parent
+    source = package.parent / "configs"
+    return source if (source / "config.yaml").is_file() else package / "configs"
+
 
 TINY_IMAGES = 4
 """Images' worth labelled per cycle by the debug=tiny overlay, in whatever unit the budget is."""

@@ -20,10 +20,11 @@ import torch
 from benchlib import compose_cfg, print_table, save, scoring_context, seconds
 
 from alseg.data.synthetic import synthetic_splits
+from alseg.data.views import pool_batches
 from alseg.experiment import build
 from alseg.model import dropout_active
 from alseg.regions import Grid, Superpixels, WholeImage
-from alseg.scoring import pool_batches, score_pool
+from alseg.scoring import score_pool
 from alseg.strategies.uncertainty import UncertaintySampling, VoteEntropySampling
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

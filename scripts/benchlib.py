@@ -15,8 +15,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from alseg.cli import config_dir
 from alseg.results import format_table
+from alseg.settings import config_dir
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
 
@@ -45,10 +45,10 @@ def scoring_context(pool, regions, network, strategy, batch_size: int, device, m
     """An AcquisitionContext that scores `pool` cut by the region maps `regions` (nothing labelled)."""
     import numpy as np
 
-    from alseg.acquisition import AcquisitionContext
-    from alseg.budget import CostLedger
     from alseg.labels import LabelState
+    from alseg.ledger import CostLedger
     from alseg.oracle import Oracle
+    from alseg.strategies.context import AcquisitionContext
 
     return AcquisitionContext(
         cycle=1,

@@ -30,10 +30,11 @@ import torch
 from benchlib import compose_cfg, print_table, save
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from alseg.budget import ANNOTATIONS, CostLedger
+from alseg.budget import ANNOTATIONS
 from alseg.data.base import IGNORE_INDEX
 from alseg.experiment import build
 from alseg.labels import CLASS_SET_BASE, NO_CLASS, LabelState
+from alseg.ledger import CostLedger
 from alseg.metrics import scores_from_confusion
 from alseg.oracle import Oracle
 

@@ -10,7 +10,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from alseg.cli import config_dir
+from alseg.settings import config_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -32,11 +32,11 @@ def acquisition_context(
     oracle, an empty ledger and the given network, for strategy and scorer unit tests."""
     import numpy as np
 
-    from alseg.acquisition import AcquisitionContext
-    from alseg.budget import CostLedger
     from alseg.labels import LabelState
+    from alseg.ledger import CostLedger
     from alseg.oracle import Oracle
     from alseg.regions import WholeImage
+    from alseg.strategies.context import AcquisitionContext
     from alseg.strategies.random import RandomSampling
 
     maps = (regions or WholeImage()).maps(pool)

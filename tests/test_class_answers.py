@@ -9,11 +9,11 @@ import torch
 import torch.nn.functional as F
 from test_dominant import entropy_superpixel_run, hand_made_pool
 
-from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
 from alseg.labels import CLASS_SET_BASE, LabelState, candidate_mask, class_set_code
+from alseg.ledger import CostLedger
 from alseg.losses import PartialLabelCrossEntropy
 from alseg.oracle import Oracle
 from alseg.regions import Grid

@@ -11,12 +11,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg.budget import CostLedger
 from alseg.costs import clip_polygon, contour_clicks, outline_vertices, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import scalabel_polygons
 from alseg.data.synthetic import random_polygon, rasterise
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 from alseg.oracle import Oracle
 from alseg.regions import Grid, WholeImage
 

@@ -7,11 +7,10 @@ from pathlib import Path
 import pytest
 from hydra.utils import instantiate
 
-from alseg.cli import config_dir
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import build
-from alseg.settings import check_settings
+from alseg.settings import check_settings, config_dir
 
 GROUPS = ["dataset", "model", "strategy", "regions", "budget", "trainer", "logger", "experiment", "debug"]
 

@@ -6,10 +6,10 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from alseg.budget import CostLedger
 from alseg.cost_model import ClickCostModel, cost_inputs, images_within, region_clicks, train_cost_model
 from alseg.data.synthetic import synthetic_splits
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 from alseg.oracle import Oracle
 from alseg.regions import Grid
 

@@ -13,7 +13,6 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import bdd100k_splits, cityscapes_splits
 from alseg.data.glas import glas_splits
@@ -21,6 +20,7 @@ from alseg.data.voc import voc_splits
 from alseg.errors import AlsegError
 from alseg.experiment import EvaluationImages
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 from alseg.metrics import evaluate
 from alseg.oracle import Oracle
 from alseg.regions import WholeImage

@@ -14,9 +14,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 
-from alseg.cli import config_dir
 from alseg.experiment import Experiment
 from alseg.results import read_rows
+from alseg.settings import config_dir
 
 OVERRIDES = ["debug=tiny", "budget.cycles=2"]
 

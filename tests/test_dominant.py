@@ -7,12 +7,12 @@ import pytest
 import torch
 from conftest import acquisition_context
 
-from alseg.budget import CostLedger
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
 from alseg.labels import LabelState
+from alseg.ledger import CostLedger
 from alseg.oracle import Oracle
 from alseg.regions import Grid, Superpixels
 from alseg.results import read_rows

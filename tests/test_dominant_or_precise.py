@@ -8,12 +8,12 @@ import pytest
 import torch
 from test_dominant import entropy_superpixel_run, hand_made_pool
 
-from alseg.budget import CostLedger
 from alseg.costs import OutlineSamples, cut_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
 from alseg.labels import NO_CLASS, LabelState
+from alseg.ledger import CostLedger
 from alseg.oracle import Oracle
 from alseg.regions import Grid
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from alseg.budget import COST_UNITS
 from alseg.errors import AlsegError
 from alseg.experiment import run
+from alseg.ledger import COST_UNITS
 from alseg.results import read_rows
 
 STRATEGIES = ["random", "least_confidence", "margin", "entropy"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from hydra import compose, initialize_config_dir
 
-from alseg.cli import config_dir
+from alseg.settings import config_dir
 
 
 def compose_hydra(*overrides: str):

@@ -47,8 +47,8 @@ def sweep(tmp_path_factory) -> Path:
     """Two strategies x two seeds and a full-supervision run, tiny, in one directory."""
     from hydra import compose, initialize_config_dir
 
-    from alseg.cli import config_dir
     from alseg.experiment import run
+    from alseg.settings import config_dir
 
     root = tmp_path_factory.mktemp("sweep")
     jobs = [[f"strategy={s}", f"seed={seed}"] for s in ("random", "entropy") for seed in (0, 1)]

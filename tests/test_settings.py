@@ -82,3 +82,16 @@ def test_debug_tiny_keeps_full_supervision_and_prices_budgets_in_their_unit(make
     assert make_cfg("budget=clicks", "debug=tiny").budget.per_cycle == 4 * 50
     assert make_cfg("budget=images", "debug=tiny").budget.per_cycle == 4
     assert make_cfg("budget.unit=pixels", "debug=tiny").budget.per_cycle == 4 * 32 * 32
+
+
+def test_windows_too_small_to_mean_a_region_are_refused(make_cfg, tmp_path) -> None:
+    """Cityscapes' 128-pixel windows at width 2048 become 2 pixels on debug=tiny's 32-pixel
+    images: refused in one line instead of querying specks."""
+    from alseg.errors import AlsegError
+    from alseg.experiment import Experiment
+
+    cfg = make_cfg("strategy=cereals", "debug=tiny", "dataset.reference_width=2048")
+    with pytest.raises(AlsegError, match="makes windows of 2 pixels") as error:
+        Experiment(cfg, tmp_path / "run")
+    assert "\n" not in str(error.value)
+    Experiment(make_cfg("strategy=cereals", "debug=tiny"), tmp_path / "ok")  # 8-pixel windows: fine

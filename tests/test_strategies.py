@@ -11,12 +11,12 @@ from conftest import acquisition_context
 from hydra.utils import instantiate
 
 from alseg.budget import initial_images
-from alseg.cli import config_dir
 from alseg.data.synthetic import random_polygon, synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
 from alseg.labels import LabelState
 from alseg.results import read_rows
+from alseg.settings import config_dir
 from alseg.strategies.base import PoolScores, Strategy, rank_by_score
 from alseg.strategies.ceal import Ceal
 from alseg.strategies.density import InformationDensity

@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import nn
 
 from alseg.errors import AlsegError
-from alseg.regions import RegionMaps
 from alseg.uncertainty import get_reduction
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 @dataclass
@@ -80,7 +78,7 @@ class Strategy(ABC):
     model pass (`needs_model`), an MC-dropout committee of `mc_passes` > 0 members (in the
     one `scoring.mc_mode`), a committee of `ensemble_size` networks trained on bootstrap
     resamples, pooled descriptors (`needs_descriptors`). `queries` says which region kinds it
-    works with; `check_compatible` refuses the others before anything trains. Unit
+    works with; `alseg.scoring.check_compatible` refuses the others before anything trains. Unit
     statistics are "higher = more informative". With `class_balance` the pixel "score" is
     weighted by the inverse frequency of the pixel's predicted class among the pixels
     labelled so far (`class_weights`, set before each scoring pass). With `purity` each unit's
@@ -169,36 +167,6 @@ class TopScoreStrategy(Strategy):
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         return self.order(scores.score, context.rng)
-
-
-def check_compatible(strategy: Strategy, regions: RegionMaps, network: nn.Module, mc_mode: str) -> None:
-    """Refuse, before anything trains, a strategy that cannot work with the chosen regions or
-    network, in one line saying what to change."""
-    if strategy.queries == "images" and not regions.whole_images:
-        raise AlsegError(
-            f"strategy {strategy.name!r} queries whole images; run it with regions=image, not {regions.kind}."
-        )
-    if strategy.queries == "regions" and regions.whole_images:
-        raise AlsegError(
-            f"strategy {strategy.name!r} queries regions: run it with regions=windows, grid or superpixels."
-        )
-    from alseg.model import has_dropout, has_smp_layout
-
-    layout = has_smp_layout(network)
-    if (strategy.needs_descriptors or (strategy.mc_passes and mc_mode == "head")) and not layout:
-        what = "descriptors" if strategy.needs_descriptors else "an MC committee of the head"
-        raise AlsegError(
-            f"strategy {strategy.name!r} needs {what}: the network must have encoder, decoder and "
-            "segmentation_head sub-modules (every smp model and model=fcn8s do)."
-        )
-    if strategy.mc_passes:
-        part = network.get_submodule("segmentation_head") if mc_mode == "head" else network
-        if not has_dropout(part):
-            where = "before the segmentation head" if mc_mode == "head" else "in the network"
-            raise AlsegError(
-                f"strategy {strategy.name!r} needs MC dropout but there is no dropout {where}: set "
-                "model.network.head_dropout > 0 (e.g. 0.2)."
-            )
 
 
 def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from alseg.strategies.base import PoolScores, Prediction, Strategy, rank_by_scor
 from alseg.uncertainty import get_measure
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class Ceal(Strategy):

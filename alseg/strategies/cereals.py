@@ -14,7 +14,7 @@ from alseg.strategies.base import PoolScores, Prediction, Strategy
 from alseg.uncertainty import entropy, vote_entropy
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 COST_MODES = ("learned", "oracle", "constant")
 

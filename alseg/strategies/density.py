@@ -16,7 +16,7 @@ from alseg.strategies.base import (
 from alseg.uncertainty import get_measure
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class InformationDensity(Strategy):

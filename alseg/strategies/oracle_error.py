@@ -12,7 +12,7 @@ from alseg.data.base import IGNORE_INDEX
 from alseg.strategies.base import Prediction, TopScoreStrategy
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class OracleError(TopScoreStrategy):

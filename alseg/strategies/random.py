@@ -9,7 +9,7 @@ import numpy as np
 from alseg.strategies.base import PoolScores, Strategy, rank_by_score
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class RandomSampling(Strategy):

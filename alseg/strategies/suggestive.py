@@ -18,7 +18,7 @@ from alseg.strategies.base import (
 from alseg.uncertainty import committee_variance
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class SuggestiveAnnotation(Strategy):

@@ -14,7 +14,7 @@ from alseg.errors import AlsegError
 from alseg.strategies.base import Prediction, TopScoreStrategy
 
 if TYPE_CHECKING:
-    from alseg.acquisition import AcquisitionContext
+    from alseg.strategies.context import AcquisitionContext
 
 
 class VAE(nn.Module):
