@@ -30,7 +30,7 @@ test-all: $(STAMP)  ## run every test, slow ones included
 
 label-studio:  ## install the Label Studio server in .venv-labelstudio (labelling sessions, its end-to-end test)
 	test -x .venv-labelstudio/bin/label-studio || \
-	  ($(PYTHON) -m venv .venv-labelstudio && .venv-labelstudio/bin/pip install --quiet label-studio)
+	  ($(PYTHON) -m venv .venv-labelstudio && .venv-labelstudio/bin/pip install --quiet label-studio 'sentry-sdk<3')  # sentry-sdk 3 refuses Label Studio 1.23's options
 
 lint: $(STAMP)  ## ruff lint and format check, and the import contracts (every import points down)
 	$(BIN)/ruff check alseg tests scripts
