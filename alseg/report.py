@@ -608,7 +608,13 @@ def cell(key: str, row: Row, cost: str) -> str:
         reach = key in (f"cost_to_95pct_{cost}", f"cost_to_random_final_{cost}")
         return "not reached" if reach else "n/a"
     if isinstance(value, float):
-        text = f"{100 * value:.1f}%" if key.startswith("saving_") else f"{value:.4g}"
+        text = (
+            f"{100 * value:.1f}%"
+            if key.startswith("saving_")
+            else f"{value:,.0f}"
+            if abs(value) >= 1e4
+            else f"{value:.4g}"
+        )
         seeds = row["paired_seeds"] if key.startswith("paired_") else row["seeds"]
         return f"{text} {FEW_SEEDS_MARK}" if key.endswith("_ci95") and seeds < MIN_SEEDS else text
     return str(value)
