@@ -25,6 +25,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
+from alseg.data.files import resize_labels
 from alseg.errors import AlsegError
 from alseg.labels import LabelState
 from alseg.ledger import COST_UNITS, CostLedger
@@ -140,14 +141,6 @@ def brush_results(label_map: np.ndarray, class_names: tuple[str, ...]) -> list[d
             }
         )  # fmt: skip
     return results
-
-
-def resize_labels(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """A label map resized to `size` (H, W) by nearest neighbour, as the datasets resize theirs."""
-    if label_map.shape == tuple(size):
-        return label_map
-    resized = Image.fromarray(label_map.astype(np.uint8)).resize((size[1], size[0]), Image.Resampling.NEAREST)
-    return np.asarray(resized).copy()
 
 
 def write_query(

@@ -58,6 +58,15 @@ def pixel_size(size: Sequence[int] | int) -> tuple[int, int]:
     return int(size[0]), int(size[1])
 
 
+def resize_labels(label_map: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A label map (uint8) resized to `size` (H, W) by nearest neighbour: how every dataset
+    resizes its labels, and how people's answers are mapped between sizes."""
+    if label_map.shape == tuple(size):
+        return label_map
+    resized = Image.fromarray(label_map.astype(np.uint8)).resize((size[1], size[0]), Image.Resampling.NEAREST)
+    return np.asarray(resized).copy()
+
+
 def checked_pair(image: Path, label: Path, listed_in: str = "") -> tuple[Path, Path]:
     """(image, label) when both files exist, else one error naming the missing file."""
     if not image.is_file():
@@ -205,8 +214,7 @@ class LabelledFiles:
         image, classes = self._decode_native(index)
         height, width = self.image_size
         image = image.resize((width, height), Image.Resampling.BILINEAR)
-        labels = Image.fromarray(classes).resize((width, height), Image.Resampling.NEAREST)
-        return np.asarray(image).transpose(2, 0, 1).copy(), np.asarray(labels).copy()
+        return np.asarray(image).transpose(2, 0, 1).copy(), resize_labels(classes, (height, width)).copy()
 
     def _decode_native(self, index: int) -> tuple[Image.Image, np.ndarray]:
         """The image and its class map (uint8) at the file's size, checked."""
