@@ -89,8 +89,8 @@ def _add_curve_options(parser: argparse.ArgumentParser) -> None:
 
 
 def plot_command(args: argparse.Namespace) -> None:
-    from alseg.plot import FigureStyle, parse_labels, parse_size, plot_curves
-    from alseg.report import load_runs
+    from alseg.results.plot import FigureStyle, parse_labels, parse_size, plot_curves
+    from alseg.results.runs import load_runs
 
     runs = load_runs(args.paths, args.split)
     style = FigureStyle(parse_size(args.size), args.font_size, args.title, parse_labels(args.label))
@@ -107,8 +107,10 @@ def label_command(args: argparse.Namespace) -> None:
 
 
 def report_command(args: argparse.Namespace) -> None:
-    from alseg.report import load_runs, markdown, reference, short_rows, summary, text_table
-    from alseg.results import atomic_write_text, rows_to_csv
+    from alseg.atomic import atomic_write_text
+    from alseg.results.report import markdown, reference, short_rows, summary, text_table
+    from alseg.results.run_dir import rows_to_csv
+    from alseg.results.runs import load_runs
 
     runs = load_runs(args.paths, args.split)
     rows = summary(runs, args.cost, args.metric)

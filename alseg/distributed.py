@@ -4,16 +4,12 @@ given to every rank. Without an initialised process group everything is a no-op.
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
-
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
 
 
 def rank_and_size() -> tuple[int, int]:
@@ -94,17 +90,10 @@ def gather_objects(found: dict[int, Any]) -> dict[int, Any]:
     return {key: value for part in everyone for key, value in part.items()}
 
 
-def share_state(state: LabelState, ledger: CostLedger, queried: np.ndarray) -> np.ndarray:
-    """Give every rank rank 0's labelled state, spent costs and queried units; return the latter."""
+def from_main(payload: Any) -> Any:
+    """Rank 0's `payload` on every rank (the payload itself outside a process group)."""
     if rank_and_size()[1] == 1:
-        return queried
-    payload: list[Any] = [None]
-    if is_main():
-        buffer = io.BytesIO()
-        state.save(buffer)
-        payload = [(buffer.getvalue(), dict(ledger.spent), queried)]
-    dist.broadcast_object_list(payload, src=0, device=_device())
-    saved, spent, queried = payload[0]
-    state.load(io.BytesIO(saved))
-    ledger.spent = spent
-    return queried
+        return payload
+    box = [payload if is_main() else None]
+    dist.broadcast_object_list(box, src=0, device=_device())
+    return box[0]

@@ -18,20 +18,21 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
-from alseg.acquisition import bootstrap_resample
-from alseg.budget import Budget, initial_images
-from alseg.callbacks import ActiveLearningCallback, CycleOutcome
+from alseg.acquisition.acquire import bootstrap_resample
+from alseg.acquisition.budget import Budget, initial_images
+from alseg.acquisition.callback import ActiveLearningCallback, CycleOutcome
+from alseg.acquisition.scoring import check_compatible
+from alseg.atomic import atomic_write_text
 from alseg.data.augment import Augmentation
-from alseg.data.base import DataSplits, SegmentationDataset
+from alseg.data.base import DataSplits
+from alseg.data.views import EvaluationImages
 from alseg.distributed import barrier, is_main, process_rank
 from alseg.errors import AlsegError
-from alseg.human import (
+from alseg.labels.human import (
     ANSWERS,
     PENDING,
     QUERIES,
@@ -44,14 +45,16 @@ from alseg.human import (
     read_mask_folder,
     write_query,
 )
-from alseg.labels import LabelState
-from alseg.ledger import COST_UNITS, CostLedger
-from alseg.model import SegmentationModule, check_network
-from alseg.oracle import Oracle
-from alseg.regions import Regions
-from alseg.results import Row, RunDirectory, atomic_write_text, flatten_config, format_table
-from alseg.scoring import check_compatible
-from alseg.settings import apply_full_supervision, check_settings
+from alseg.labels.ledger import COST_UNITS, CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
+from alseg.labels.training_set import LabelledImages
+from alseg.model.module import SegmentationModule
+from alseg.model.networks import check_network
+from alseg.regions.base import Regions
+from alseg.results.run_dir import Row, RunDirectory, flatten_config, format_table
+from alseg.results.runs import changed_keys
+from alseg.settings import apply_full_supervision, build, check_settings
 from alseg.strategies.base import Strategy
 from alseg.strategies.context import AcquisitionContext
 
@@ -61,52 +64,6 @@ SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
 SUMMARY_METRICS = ["miou", "dice"]
 RESUMABLE_CHANGES = {"oracle"}
 """Config keys a run may change when resumed: who answers the next queries."""
-
-
-class LabelledImages(Dataset):
-    """Training images (repeats allowed: a bootstrap resample) with targets from the oracle:
-    oracle labels, else pseudo-labels, else IGNORE_INDEX."""
-
-    def __init__(
-        self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray, augment: Augmentation
-    ) -> None:
-        self.pool = pool
-        self.oracle = oracle
-        self.indices = indices
-        self.augment = augment
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
-        index = int(self.indices[item])
-        return self.augment(self.pool.image(index), self.oracle.training_target(index))
-
-
-class EvaluationImages(Dataset):
-    """A fully labelled evaluation split (val or test), with its instances when it has them."""
-
-    def __init__(self, split: SegmentationDataset) -> None:
-        self.split = split
-
-    def __len__(self) -> int:
-        return len(self.split)
-
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
-        item = self.split.image(index), self.split.target(index)
-        if hasattr(self.split, "instances"):  # ground-truth objects for the object-level F1
-            return *item, torch.from_numpy(self.split.instances(index))
-        return item
-
-
-def build(node: DictConfig, **kwargs: Any) -> Any:
-    """`hydra.utils.instantiate`, letting an AlsegError from the built object reach the user whole."""
-    try:
-        return instantiate(node, **kwargs)
-    except InstantiationException as error:
-        if isinstance(error.__cause__, AlsegError):
-            raise error.__cause__ from None
-        raise
 
 
 def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
@@ -144,7 +101,7 @@ class Experiment:
         if self.budget.annotation == "classes" and loss_target == "torch.nn.CrossEntropyLoss":
             raise AlsegError(
                 "budget.annotation=classes gives class-set labels, which torch.nn.CrossEntropyLoss cannot "
-                "learn: use train.loss._target_=alseg.losses.PartialLabelCrossEntropy (the default)"
+                "learn: use train.loss._target_=alseg.model.losses.PartialLabelCrossEntropy (the default)"
             )
         self.without_masks = self.data.train.unlabelled() if hasattr(self.data.train, "unlabelled") else None
         if self.without_masks is not None and len(self.without_masks) and not self.human:
@@ -345,8 +302,7 @@ class Experiment:
             old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
             new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
             absent = "(absent)"
-            keys = sorted(k for k in old.keys() | new.keys() if old.get(k, absent) != new.get(k, absent))
-            keys = [k for k in keys if k not in RESUMABLE_CHANGES]
+            keys = [k for k in changed_keys(old, new) if k not in RESUMABLE_CHANGES]
             if keys:
                 changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
                 raise AlsegError(

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from alseg.budget import ANNOTATIONS
 from alseg.errors import AlsegError
-from alseg.ledger import COST_UNITS
+from alseg.labels.answers import ANSWER_MODES
+from alseg.labels.ledger import COST_UNITS
 
 SPLITS = ("val", "test")
 
@@ -108,7 +110,7 @@ RULES = (
         lambda v: (_integer(v) and v >= 1) or (isinstance(v, float) and 0 < v <= 1),
     ),
     Rule("budget.per_cycle", "a number > 0 (in budget.unit)", lambda v: _number(v) and v > 0),
-    Rule("budget.annotation", f"one of {list(ANNOTATIONS)}", lambda v: v in ANNOTATIONS),
+    Rule("budget.annotation", f"one of {list(ANSWER_MODES)}", lambda v: v in ANSWER_MODES),
     Rule("budget.dominant_share", "a share in [0, 1]", lambda v: _number(v) and 0 <= v <= 1),
     Rule("budget.total", "a number > 0, or null", lambda v: _number(v) and v > 0, optional=True),
     Rule(
@@ -191,3 +193,13 @@ def _check_devices(cfg: DictConfig) -> None:
             f"trainer.devices={wanted} asks for {wanted} GPUs but this machine has {gpus}; lower "
             "trainer.devices, or set trainer.accelerator=cpu to run that many CPU processes."
         )
+
+
+def build(node: DictConfig, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate`, letting an AlsegError from the built object reach the user whole."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        if isinstance(error.__cause__, AlsegError):
+            raise error.__cause__ from None
+        raise

@@ -2,7 +2,7 @@
 
 Measures take class probabilities (B, C, H, W) (never logits) and return (B, H, W) scores
 where higher means more informative; committee measures take (T, B, C, H, W). Reductions
-over the pixels of a unit are applied by the region maps (alseg.regions).
+over the pixels of a unit are applied by the region maps (alseg.regions.base).
 """
 
 from __future__ import annotations

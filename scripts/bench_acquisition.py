@@ -20,9 +20,9 @@ import torch
 from benchlib import compose_cfg, print_table, save, seconds
 
 from alseg.data.synthetic import synthetic_splits
-from alseg.experiment import build, run
-from alseg.model import mc_dropout_committee
-from alseg.settings import config_dir
+from alseg.experiment import run
+from alseg.model.committee import mc_dropout_committee
+from alseg.settings import build, config_dir
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from benchlib import print_table, save
 
-from alseg.costs import (
+from alseg.clicks import (
     CONTOUR_TOLERANCE,
     MIN_OUTLINED_AREA,
     contour_clicks,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from benchlib import compose_cfg, print_table, save
 
-from alseg.acquisition import PHASES
+from alseg.acquisition.acquire import PHASES
 from alseg.experiment import Experiment
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -29,8 +29,10 @@ from pathlib import Path
 
 from benchlib import RESULTS, save
 
-from alseg.report import load_runs, markdown, reference, summary, text_table
-from alseg.results import atomic_write_text, read_rows, rows_to_csv
+from alseg.atomic import atomic_write_text
+from alseg.results.report import markdown, reference, summary, text_table
+from alseg.results.run_dir import read_rows, rows_to_csv
+from alseg.results.runs import load_runs
 
 HERE = Path(__file__).resolve().parent
 IMAGE_PIXELS = 96 * 128  # the protocols' resized image
@@ -258,7 +260,7 @@ def main() -> None:
             text = markdown(rows, reference(runs, "miou"), "miou", cost, runs)
             atomic_write_text(prefix.with_suffix(".md"), text)
     if args.docs:
-        from alseg.plot import plot_curves
+        from alseg.results.plot import plot_curves
 
         for cost in ("pixels", "clicks"):
             plot_curves(runs, cost, "miou", "std", Path(args.docs) / f"camvid_label_efficiency_{cost}.png")

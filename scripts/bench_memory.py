@@ -40,9 +40,9 @@ def measure(pool_size: int, size: int, batch_size: int, regions: str) -> dict:
     import torch
     from benchlib import compose_cfg, scoring_context
 
+    from alseg.acquisition.scoring import score_pool
     from alseg.data.synthetic import synthetic_splits
-    from alseg.experiment import build
-    from alseg.scoring import score_pool
+    from alseg.settings import build
     from alseg.strategies.uncertainty import UncertaintySampling
 
     pool = synthetic_splits(train=pool_size, val=1, test=1, size=size).train

@@ -19,12 +19,13 @@ import numpy as np
 import torch
 from benchlib import compose_cfg, print_table, save, scoring_context, seconds
 
+from alseg.acquisition.scoring import score_pool
 from alseg.data.synthetic import synthetic_splits
 from alseg.data.views import pool_batches
-from alseg.experiment import build
-from alseg.model import dropout_active
-from alseg.regions import Grid, Superpixels, WholeImage
-from alseg.scoring import score_pool
+from alseg.model.committee import dropout_active
+from alseg.regions.boxes import Grid, WholeImage
+from alseg.regions.superpixels import Superpixels
+from alseg.settings import build
 from alseg.strategies.uncertainty import UncertaintySampling, VoteEntropySampling
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

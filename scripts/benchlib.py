@@ -15,7 +15,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-from alseg.results import format_table
+from alseg.results.run_dir import format_table
 from alseg.settings import config_dir
 
 RESULTS = Path(__file__).resolve().parent.parent / "bench" / "results"
@@ -45,9 +45,9 @@ def scoring_context(pool, regions, network, strategy, batch_size: int, device, m
     """An AcquisitionContext that scores `pool` cut by the region maps `regions` (nothing labelled)."""
     import numpy as np
 
-    from alseg.labels import LabelState
-    from alseg.ledger import CostLedger
-    from alseg.oracle import Oracle
+    from alseg.labels.ledger import CostLedger
+    from alseg.labels.oracle import Oracle
+    from alseg.labels.state import LabelState
     from alseg.strategies.context import AcquisitionContext
 
     return AcquisitionContext(

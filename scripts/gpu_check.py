@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 from benchlib import RESULTS, machine
 
-from alseg.results import read_rows
+from alseg.results.run_dir import read_rows
 
 HERE = Path(__file__).resolve().parent
 CURVE = (

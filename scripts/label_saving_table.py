@@ -22,20 +22,17 @@ import re
 
 import numpy as np
 
-from alseg.report import (
+from alseg.results.report import (
     REFERENCE_SHARE,
-    Run,
-    RunGroup,
     baseline,
     cost_to_reach,
-    group_runs,
-    load_runs,
     matched_savings,
     mean_curve,
     reference,
     saving,
     summary,
 )
+from alseg.results.runs import Run, RunGroup, group_runs, load_runs
 
 COST = "clicks"
 METRIC = "miou"

@@ -30,13 +30,13 @@ import torch
 from benchlib import compose_cfg, print_table, save
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from alseg.budget import ANNOTATIONS
 from alseg.data.base import IGNORE_INDEX
-from alseg.experiment import build
-from alseg.labels import CLASS_SET_BASE, NO_CLASS, LabelState
-from alseg.ledger import CostLedger
+from alseg.labels.answers import ANSWER_MODES
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import CLASS_SET_BASE, NO_CLASS, LabelState
 from alseg.metrics import scores_from_confusion
-from alseg.oracle import Oracle
+from alseg.settings import build
 
 HERE = Path(__file__).resolve().parent
 
@@ -94,7 +94,7 @@ def main() -> None:
         default=[0.0],
         help="budget.dominant_share values: a superpixel whose top class covers less is labelled ignore",
     )
-    answers = [a for a in ANNOTATIONS if a != "precise"]
+    answers = [a for a in ANSWER_MODES if a != "precise"]
     parser.add_argument("--annotation", default="dominant", choices=answers)
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. dataset.splits.size=[192,256]")
     args = parser.parse_args()

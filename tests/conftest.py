@@ -32,10 +32,10 @@ def acquisition_context(
     oracle, an empty ledger and the given network, for strategy and scorer unit tests."""
     import numpy as np
 
-    from alseg.labels import LabelState
-    from alseg.ledger import CostLedger
-    from alseg.oracle import Oracle
-    from alseg.regions import WholeImage
+    from alseg.labels.ledger import CostLedger
+    from alseg.labels.oracle import Oracle
+    from alseg.labels.state import LabelState
+    from alseg.regions.boxes import WholeImage
     from alseg.strategies.context import AcquisitionContext
     from alseg.strategies.random import RandomSampling
 

@@ -12,11 +12,11 @@ from test_dominant import entropy_superpixel_run, hand_made_pool
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.labels import CLASS_SET_BASE, LabelState, candidate_mask, class_set_code
-from alseg.ledger import CostLedger
-from alseg.losses import PartialLabelCrossEntropy
-from alseg.oracle import Oracle
-from alseg.regions import Grid
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import CLASS_SET_BASE, LabelState, candidate_mask, class_set_code
+from alseg.model.losses import PartialLabelCrossEntropy
+from alseg.regions.boxes import Grid
 
 
 @pytest.mark.parametrize("share", [0.0, 0.1])

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg.costs import clip_polygon, contour_clicks, outline_vertices, polygon_clicks
+from alseg.clicks import clip_polygon, contour_clicks, outline_vertices, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import scalabel_polygons
 from alseg.data.synthetic import random_polygon, rasterise
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import Oracle
-from alseg.regions import Grid, WholeImage
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
+from alseg.regions.boxes import Grid, WholeImage
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 BDD_POLYGONS = SHARED / "samples/bdd100k/labels/pan_seg/polygons/sample_polygons.json"

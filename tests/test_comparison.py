@@ -9,11 +9,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from alseg.atomic import atomic_write_text
 from alseg.cli import main
 from alseg.errors import AlsegError
-from alseg.plot import metric_range, plot_curves, strategy_colour
-from alseg.report import Run, summary
-from alseg.results import atomic_write_text, rows_to_csv
+from alseg.results.plot import metric_range, plot_curves, strategy_colour
+from alseg.results.report import summary
+from alseg.results.run_dir import rows_to_csv
+from alseg.results.runs import Run
 
 
 def make_run(
@@ -36,7 +38,7 @@ def make_run(
         }
         for cycle, (cost, value) in enumerate(zip(clicks, miou, strict=True))
     ]
-    flat = {"dataset.name": "camvid", "regions._target_": "alseg.regions.WholeImage", "seed": seed}
+    flat = {"dataset.name": "camvid", "regions._target_": "alseg.regions.boxes.WholeImage", "seed": seed}
     return Run(path, rows, {**flat, **config})
 
 
@@ -78,7 +80,7 @@ def test_cost_to_95_uses_each_seeds_whole_curve(tmp_path: Path) -> None:
 
 
 def test_mixed_configs_are_separate_rows_and_duplicate_seeds_are_not_averaged(tmp_path: Path) -> None:
-    grid = {"regions._target_": "alseg.regions.Grid", "regions.rows": 4}
+    grid = {"regions._target_": "alseg.regions.boxes.Grid", "regions.rows": 4}
     runs = [
         make_run(tmp_path / "e0", "entropy", 0, [100, 200], [0.3, 0.5]),
         make_run(tmp_path / "e1", "entropy", 1, [100, 200], [0.3, 0.7]),
@@ -142,7 +144,7 @@ def test_figures_keep_colours_clip_bands_and_name_what_they_show(tmp_path: Path)
 
 
 def test_the_plotted_curve_starts_at_the_first_cycle_and_its_band_is_clipped(tmp_path: Path) -> None:
-    from alseg import plot
+    from alseg.results import plot
 
     runs = [
         make_run(tmp_path / "e0", "entropy", 0, [119, 219], [0.02, 0.5]),
@@ -177,7 +179,7 @@ def test_the_report_command_states_the_range_and_the_click_resolution(tmp_path: 
 
 
 def test_dominant_label_ceilings_are_reported_beside_the_precise_reference(tmp_path: Path) -> None:
-    from alseg.report import ceilings, markdown, reference
+    from alseg.results.report import ceilings, markdown, reference
 
     precise = reference_run(tmp_path / "full", 0.40)
     dominant = reference_run(tmp_path / "full_dominant", 0.36)
@@ -195,7 +197,7 @@ def test_dominant_label_ceilings_are_reported_beside_the_precise_reference(tmp_p
 
 
 def test_ceilings_of_different_settings_are_reported_apart_and_seeds_averaged(tmp_path: Path) -> None:
-    from alseg.report import ceilings
+    from alseg.results.report import ceilings
 
     runs = []
     for name, segments, seed, miou in [("a", 200, 0, 0.34), ("b", 200, 1, 0.36), ("c", 300, 0, 0.40)]:
@@ -209,7 +211,7 @@ def test_ceilings_of_different_settings_are_reported_apart_and_seeds_averaged(tm
 
 
 def test_precise_references_of_different_settings_are_refused(tmp_path: Path) -> None:
-    from alseg.report import reference
+    from alseg.results.report import reference
 
     short, long = reference_run(tmp_path / "short", 0.30), reference_run(tmp_path / "long", 0.40, 1)
     short.config["train.epochs"], long.config["train.epochs"] = 10, 40
@@ -222,7 +224,10 @@ def test_precise_references_of_different_settings_are_refused(tmp_path: Path) ->
 def test_each_strategy_is_paired_with_random_on_its_own_protocol_and_saves_to_its_final(
     tmp_path: Path,
 ) -> None:
-    superpixels = {"regions._target_": "alseg.regions.Superpixels", "budget.annotation": "dominant"}
+    superpixels = {
+        "regions._target_": "alseg.regions.superpixels.Superpixels",
+        "budget.annotation": "dominant",
+    }
     balanced = {**superpixels, "strategy.class_balance": True}
     runs = [
         make_run(tmp_path / "r0", "random", 0, [250, 2000, 3000], [0.3, 0.4, 0.5]),
@@ -253,7 +258,8 @@ def test_a_saving_is_measured_against_where_random_first_got_there_not_where_it_
 ) -> None:
     """Random's mean curve flattens at 0.4 by 200 clicks and stops at 300: entropy, at 0.4 only by
     250, saves a sixth of random's budget but needs a quarter more labels than random did."""
-    from alseg.report import group_runs, matched_savings, mean_curve
+    from alseg.results.report import matched_savings, mean_curve
+    from alseg.results.runs import group_runs
 
     runs = [
         make_run(tmp_path / "r0", "random", 0, [100, 200, 300], [0.2, 0.3, 0.4]),
@@ -278,7 +284,7 @@ def test_a_saving_is_measured_against_where_random_first_got_there_not_where_it_
 
 
 def test_a_report_can_compare_on_the_validation_split(tmp_path: Path) -> None:
-    from alseg.report import load_runs
+    from alseg.results.runs import load_runs
 
     for name, strategy, val in (("r0", "random", [0.5, 0.6]), ("e0", "entropy", [0.5, 0.9])):
         run = make_run(tmp_path / name, strategy, 0, [100, 200], [0.5, 0.7])
@@ -328,7 +334,7 @@ def test_keys_a_run_predates_take_their_defaults_and_moved_classes_match(tmp_pat
 
 
 def test_markdown_says_not_reached_for_costs_and_na_for_their_spread(tmp_path: Path) -> None:
-    from alseg.report import markdown
+    from alseg.results.report import markdown
 
     runs = [
         make_run(tmp_path / "r0", "random", 0, [100, 200], [0.3, 0.4]),

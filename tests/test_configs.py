@@ -9,8 +9,7 @@ from hydra.utils import instantiate
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
-from alseg.experiment import build
-from alseg.settings import check_settings, config_dir
+from alseg.settings import build, check_settings, config_dir
 
 GROUPS = ["dataset", "model", "strategy", "regions", "budget", "trainer", "logger", "experiment", "debug"]
 

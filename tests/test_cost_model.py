@@ -6,12 +6,18 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from alseg.cost_model import ClickCostModel, cost_inputs, images_within, region_clicks, train_cost_model
 from alseg.data.synthetic import synthetic_splits
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import Oracle
-from alseg.regions import Grid
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
+from alseg.regions.boxes import Grid
+from alseg.strategies.click_cost import (
+    ClickCostModel,
+    cost_inputs,
+    images_within,
+    region_clicks,
+    train_cost_model,
+)
 
 
 def test_cost_model_learns_clicks_of_unseen_regions() -> None:

@@ -16,14 +16,14 @@ from torch.utils.data import DataLoader
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.cityscapes import bdd100k_splits, cityscapes_splits
 from alseg.data.glas import glas_splits
+from alseg.data.views import EvaluationImages
 from alseg.data.voc import voc_splits
 from alseg.errors import AlsegError
-from alseg.experiment import EvaluationImages
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
 from alseg.metrics import evaluate
-from alseg.oracle import Oracle
-from alseg.regions import WholeImage
+from alseg.regions.boxes import WholeImage
 
 SAMPLES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "samples"
 needs = {

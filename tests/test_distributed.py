@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from hydra import compose, initialize_config_dir
 
 from alseg.experiment import Experiment
-from alseg.results import read_rows
+from alseg.results.run_dir import read_rows
 from alseg.settings import config_dir
 
 OVERRIDES = ["debug=tiny", "budget.cycles=2"]

@@ -7,16 +7,17 @@ import pytest
 import torch
 from conftest import acquisition_context
 
+from alseg.acquisition.scoring import score_pool
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import Oracle
-from alseg.regions import Grid, Superpixels
-from alseg.results import read_rows
-from alseg.scoring import score_pool
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
+from alseg.regions.boxes import Grid
+from alseg.regions.superpixels import Superpixels
+from alseg.results.run_dir import read_rows
 from alseg.strategies.oracle_error import OracleError
 from alseg.strategies.random import RandomSampling
 from alseg.strategies.uncertainty import UncertaintySampling

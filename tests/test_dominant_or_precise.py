@@ -8,14 +8,14 @@ import pytest
 import torch
 from test_dominant import entropy_superpixel_run, hand_made_pool
 
-from alseg.costs import OutlineSamples, cut_clicks
+from alseg.clicks import OutlineSamples, cut_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.labels import NO_CLASS, LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import Oracle
-from alseg.regions import Grid
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import NO_CLASS, LabelState
+from alseg.regions.boxes import Grid
 
 
 def test_cut_clicks_count_the_corners_inside_and_two_per_crossing() -> None:

@@ -10,8 +10,8 @@ import torch
 
 from alseg.errors import AlsegError
 from alseg.experiment import run
-from alseg.ledger import COST_UNITS
-from alseg.results import read_rows
+from alseg.labels.ledger import COST_UNITS
+from alseg.results.run_dir import read_rows
 
 STRATEGIES = ["random", "least_confidence", "margin", "entropy"]
 
@@ -187,7 +187,7 @@ def test_the_console_says_what_runs_and_result_files_follow_the_umask(run_tiny, 
 
 
 def test_an_impossible_budget_stops_before_region_maps_are_built(make_cfg, tmp_path, monkeypatch) -> None:
-    from alseg.regions import Superpixels
+    from alseg.regions.superpixels import Superpixels
 
     def never(*_args, **_kwargs):
         raise AssertionError("region maps were built before the budget was checked")

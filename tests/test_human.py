@@ -13,7 +13,7 @@ from PIL import Image
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment, label_run
-from alseg.human import brush_results, pending_cycle, query_dir
+from alseg.labels.human import brush_results, pending_cycle, query_dir
 
 RUN = ("debug=tiny", "strategy=entropy", "budget.cycles=2")
 SAME = (

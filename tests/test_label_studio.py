@@ -21,7 +21,7 @@ import pytest
 from test_human import RUN, comparable, truth_of
 
 from alseg.experiment import Experiment, label_run
-from alseg.human import brush_results, pending_cycle, query_dir
+from alseg.labels.human import brush_results, pending_cycle, query_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = os.environ.get("LABEL_STUDIO_BIN") or str(ROOT / ".venv-labelstudio" / "bin" / "label-studio")

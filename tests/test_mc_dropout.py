@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from alseg import model
 from alseg.errors import AlsegError
-from alseg.model import build_network, mc_dropout_chunks, mc_dropout_committee
+from alseg.model import committee
+from alseg.model.committee import mc_dropout_chunks, mc_dropout_committee
+from alseg.model.networks import build_network
 
 
 def network(head_dropout: float, arch: str = "Unet", kind: str = "channel") -> torch.nn.Module:
@@ -55,7 +56,7 @@ def test_head_committee_loops_when_responses_exceed_the_limit(monkeypatch) -> No
     net, images = network(0.3), torch.rand(2, 3, 32, 32)
     torch.manual_seed(3)
     factored, _ = mc_dropout_committee(net, images, 4, "head")
-    monkeypatch.setattr(model, "RESPONSES_LIMIT", 0)
+    monkeypatch.setattr(committee, "RESPONSES_LIMIT", 0)
     torch.manual_seed(3)
     looped, _ = mc_dropout_committee(net, images, 4, "head")
     torch.testing.assert_close(factored, looped)

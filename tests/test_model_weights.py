@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from alseg.errors import AlsegError
-from alseg.model import build_network
-from alseg.weights import IMAGENET_MEAN_STD
+from alseg.model.networks import build_network
+from alseg.model.weights import IMAGENET_MEAN_STD
 
 SMALL = {"arch": "Unet", "encoder_name": "resnet18", "num_classes": 3, "encoder_depth": 3}
 SMALL["decoder_channels"] = [16, 8, 4]

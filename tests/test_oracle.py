@@ -6,15 +6,15 @@ import numpy as np
 import pytest
 import torch
 
-from alseg.budget import initial_images, spend
-from alseg.costs import clip_polygon, contour_clicks, polygon_clicks
+from alseg.acquisition.budget import initial_images, spend
+from alseg.clicks import clip_polygon, contour_clicks, polygon_clicks
 from alseg.data.base import IGNORE_INDEX
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import Oracle
-from alseg.regions import Grid, WholeImage
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
+from alseg.regions.boxes import Grid, WholeImage
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ import torch
 
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.results import read_rows
+from alseg.results.run_dir import read_rows
 
 
 def test_a_network_of_ones_own_runs_every_strategy_that_needs_only_logits(make_cfg, tmp_path) -> None:

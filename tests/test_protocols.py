@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from alseg.experiment import Experiment, build, run
+from alseg.experiment import Experiment, run
+from alseg.settings import build
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

@@ -11,10 +11,11 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from alseg.costs import Annotation, polygon_clicks
+from alseg.clicks import Annotation, polygon_clicks
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
-from alseg.regions import BoxMap, Grid, SegmentMap, SlidingWindows, Superpixels, WholeImage, segment_reduce
+from alseg.regions.boxes import BoxMap, Grid, SlidingWindows, WholeImage
+from alseg.regions.superpixels import SegmentMap, Superpixels, segment_reduce
 
 KINDS = {
     "image": WholeImage(),
@@ -211,5 +212,5 @@ def test_no_strategy_imports_the_scorer() -> None:
         imported = {
             node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
         } | {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        assert "alseg.scoring" not in imported, path.name
+        assert "alseg.acquisition.scoring" not in imported, path.name
         assert not any(name.startswith("torch.utils.data") for name in imported), path.name

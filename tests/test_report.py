@@ -10,15 +10,8 @@ import pytest
 
 from alseg.cli import main
 from alseg.errors import AlsegError
-from alseg.report import (
-    cost_to_reach,
-    group_runs,
-    interval,
-    load_runs,
-    normalised_area,
-    reference,
-    summary,
-)
+from alseg.results.report import cost_to_reach, interval, normalised_area, reference, summary
+from alseg.results.runs import group_runs, load_runs
 
 
 def test_cost_to_reach_interpolates_and_says_never() -> None:
@@ -128,7 +121,7 @@ def rewritten(run_dir: Path, target: Path, test_miou: list[float]) -> Path:
     """A copy of a finished run whose test mIoU per cycle is the one given."""
     import shutil
 
-    from alseg.results import read_rows, rows_to_csv
+    from alseg.results.run_dir import read_rows, rows_to_csv
 
     shutil.copytree(run_dir, target)
     rows = read_rows(target / "cycles.csv")
@@ -178,7 +171,7 @@ def test_run_directories_given_as_symlinks_are_read(sweep: Path, tmp_path: Path)
 def test_the_report_says_when_val_is_the_test_split(sweep: Path, tmp_path: Path) -> None:
     import shutil
 
-    from alseg.results import read_rows, rows_to_csv
+    from alseg.results.run_dir import read_rows, rows_to_csv
 
     assert load_runs([sweep])[0].rows[0]["val_is_test"] == 0  # the synthetic set has a test split
     shutil.copytree(sweep, tmp_path / "runs")
@@ -190,7 +183,7 @@ def test_the_report_says_when_val_is_the_test_split(sweep: Path, tmp_path: Path)
 
 
 def test_figures_take_labels_size_fonts_and_title(sweep: Path, tmp_path: Path) -> None:
-    from alseg.plot import short_label
+    from alseg.results.plot import short_label
 
     runs = load_runs([sweep])
     assert [short_label(g) for g in group_runs(runs)] == ["entropy", "random"]
@@ -209,8 +202,8 @@ def test_figures_take_labels_size_fonts_and_title(sweep: Path, tmp_path: Path) -
 
 
 def test_legend_entries_name_settings_by_their_last_key() -> None:
-    from alseg.plot import short_label
-    from alseg.report import RunGroup
+    from alseg.results.plot import short_label
+    from alseg.results.runs import RunGroup
 
     group = RunGroup("entropy", {"regions.segments": 200, "strategy.sampling": "power"}, [], [])
     assert short_label(group) == "entropy (segments=200, sampling=power)"

@@ -7,9 +7,9 @@ import torch
 from conftest import acquisition_context
 from torch import nn
 
+from alseg.acquisition.scoring import score_pool
 from alseg.data.synthetic import synthetic_splits
-from alseg.regions import Grid
-from alseg.scoring import score_pool
+from alseg.regions.boxes import Grid
 from alseg.strategies.base import rank_by_score
 from alseg.strategies.random import RandomSampling
 from alseg.strategies.uncertainty import UncertaintySampling

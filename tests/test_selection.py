@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alseg.errors import AlsegError
-from alseg.regions import BoxMap, SlidingWindows
+from alseg.regions.boxes import BoxMap, SlidingWindows
 from alseg.selection import (
     cosine_similarity,
     greedy_max_cover,

@@ -10,12 +10,12 @@ import torch
 from conftest import acquisition_context
 from hydra.utils import instantiate
 
-from alseg.budget import initial_images
+from alseg.acquisition.budget import initial_images
 from alseg.data.synthetic import random_polygon, synthetic_splits
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment
-from alseg.labels import LabelState
-from alseg.results import read_rows
+from alseg.labels.state import LabelState
+from alseg.results.run_dir import read_rows
 from alseg.settings import config_dir
 from alseg.strategies.base import PoolScores, Strategy, rank_by_score
 from alseg.strategies.ceal import Ceal

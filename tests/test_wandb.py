@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from alseg.errors import AlsegError
-from alseg.loggers import (
+from alseg.results.loggers import (
     has_wandb_login,
     read_wandb_config,
     read_wandb_history,
@@ -74,7 +74,7 @@ def test_a_resumed_run_logs_every_cycle_to_the_same_wandb_run_and_csv(
     """W&B offline and the CSV logger after a resume: every cycle, one run id, the config, and
     the x-axis of the budget's unit."""
     from alseg.experiment import run
-    from alseg.results import read_rows
+    from alseg.results.run_dir import read_rows
 
     monkeypatch.setenv("HOME", str(tmp_path))
     overrides = ["logger=wandb", "logger.mode=offline", "budget=clicks", "budget.per_cycle=60"]

@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm.auto import tqdm
 
-from alseg.data.base import ImageSource
+from alseg.data.base import ImageSource, SegmentationDataset
 
 
 class PoolImages(Dataset):
@@ -29,3 +29,19 @@ def pool_batches(pool: ImageSource, indices: np.ndarray, batch_size: int, progre
     """Batches (images, global indices) of the chosen pool images, with a progress bar."""
     loader = DataLoader(PoolImages(pool, indices), batch_size=batch_size)
     return tqdm(loader, desc=desc, disable=not progress, leave=False)
+
+
+class EvaluationImages(Dataset):
+    """A fully labelled evaluation split (val or test), with its instances when it has them."""
+
+    def __init__(self, split: SegmentationDataset) -> None:
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, ...]:
+        item = self.split.image(index), self.split.target(index)
+        if hasattr(self.split, "instances"):  # ground-truth objects for the object-level F1
+            return *item, torch.from_numpy(self.split.instances(index))
+        return item

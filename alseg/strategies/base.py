@@ -78,7 +78,7 @@ class Strategy(ABC):
     model pass (`needs_model`), an MC-dropout committee of `mc_passes` > 0 members (in the
     one `scoring.mc_mode`), a committee of `ensemble_size` networks trained on bootstrap
     resamples, pooled descriptors (`needs_descriptors`). `queries` says which region kinds it
-    works with; `alseg.scoring.check_compatible` refuses the others before anything trains. Unit
+    works with; `alseg.acquisition.scoring.check_compatible` refuses the others before anything trains. Unit
     statistics are "higher = more informative". With `class_balance` the pixel "score" is
     weighted by the inverse frequency of the pixel's predicted class among the pixels
     labelled so far (`class_weights`, set before each scoring pass). With `purity` each unit's

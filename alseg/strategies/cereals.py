@@ -7,10 +7,16 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from alseg.cost_model import CACHE_LIMIT_BYTES, ClickCostModel, cost_inputs, images_within, train_cost_model
 from alseg.errors import AlsegError
 from alseg.selection import non_maximum_suppression
 from alseg.strategies.base import PoolScores, Prediction, Strategy
+from alseg.strategies.click_cost import (
+    CACHE_LIMIT_BYTES,
+    ClickCostModel,
+    cost_inputs,
+    images_within,
+    train_cost_model,
+)
 from alseg.uncertainty import entropy, vote_entropy
 
 if TYPE_CHECKING:

@@ -19,10 +19,10 @@ from torch import nn
 
 from alseg.data.views import pool_batches
 from alseg.errors import AlsegError
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
-from alseg.oracle import ImagesOnly, Oracle
-from alseg.regions import RegionMaps
+from alseg.labels.ledger import CostLedger
+from alseg.labels.oracle import ImagesOnly, Oracle
+from alseg.labels.state import LabelState
+from alseg.regions.base import RegionMaps
 
 
 class Querying(Protocol):

@@ -20,17 +20,15 @@ import io
 import json
 import logging
 import math
-import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import torch
 
+from alseg.atomic import atomic_write, atomic_write_text
 from alseg.errors import AlsegError
-from alseg.labels import LabelState
-from alseg.ledger import CostLedger
+from alseg.labels.ledger import CostLedger
+from alseg.labels.state import LabelState
 
 log = logging.getLogger("alseg")
 
@@ -54,32 +52,6 @@ def flatten_config(node: Any, prefix: str = "") -> dict[str, Any]:
             flat.update(flatten_config(value, f"{prefix}{key}."))
         return flat
     return {prefix[:-1]: tuple(node) if isinstance(node, list) else node}
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
-    """Write a file through a temporary sibling and rename it, so readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: follow the umask, as open() does
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def rows_to_csv(rows: list[Row]) -> str:

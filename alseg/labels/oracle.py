@@ -7,10 +7,11 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import torch
 
-from alseg.costs import Annotation, OutlineSamples, cut_clicks, label_map_outlines, polygon_clicks
+from alseg.clicks import Annotation, OutlineSamples, cut_clicks, label_map_outlines, polygon_clicks
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
-from alseg.labels import NO_CLASS, LabelState, candidate_mask, class_set_code
-from alseg.ledger import COST_UNITS, CostLedger
+from alseg.labels.answers import answer_mode
+from alseg.labels.ledger import COST_UNITS, CostLedger
+from alseg.labels.state import NO_CLASS, LabelState, candidate_mask
 
 
 class ImagesOnly:
@@ -35,18 +36,11 @@ class Oracle:
     """The annotator: reveals the ground truth of queried units and charges their cost.
 
     It is the only holder of the pool's ground truth. Training reads labels through
-    `training_target`, which hides every pixel that is not labelled. With `annotation`
-    "precise" a unit is answered with its exact pixels and costs the clicks of outlining them,
-    counted at the annotation resolution (each region map clips the outlines to its regions
-    on the image as annotated), once per unit, lazily. With "dominant" it is answered with its
-    most frequent class (IGNORE_INDEX when that covers less than `dominant_share` of it), at
-    one click, and training uses that class over the whole unit. With "classes" it is answered
-    with the classes it holds (those covering at least `dominant_share` of it), a click per
-    class, and training learns a partial label: each pixel of the unit is one of them. With
-    "dominant_or_precise" a unit whose most frequent class covers at least `dominant_share` of
-    it is answered with that class at one click, any other with its exact pixels, at one click
-    filling it with its most frequent class plus the clicks of cutting out everything else in it
-    (other classes, background and void alike), counted at the annotation resolution.
+    `training_target`, which hides every pixel that is not labelled. `annotation` names the
+    mode that answers a unit (alseg.labels.answers). Outlined units cost the clicks of
+    outlining them, counted at the annotation resolution (each region map clips the outlines to
+    its regions on the image as annotated), once per unit, lazily; a unit answered with its
+    exact pixels after a fill click pays the cuts inside it, counted the same way.
     """
 
     def __init__(
@@ -58,7 +52,7 @@ class Oracle:
         dominant_share: float = 0.0,
     ) -> None:
         self._pool = pool
-        self.annotation, self.dominant_share = annotation, dominant_share
+        self.mode = answer_mode(annotation, dominant_share)
         self.state = state
         self.ledger = ledger
         self.pool_images = ImagesOnly(pool)
@@ -96,7 +90,7 @@ class Oracle:
     def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
         """Clicks of labelling the unit's `new_pixels`: one with dominant-class answers, else
         its outline clicks scaled by the share of its area that is new."""
-        if self.annotation != "precise":
+        if not self.mode.outlined:
             return float(self._class_answers(image, np.array([region]))[1][0]) if new_pixels else 0.0
         area = float(self.state.regions[image].areas[region])
         return float(self._clicks(image, np.array([region]))[0] * new_pixels / area)
@@ -110,7 +104,7 @@ class Oracle:
             # while the ledger pays for the image once.
             regions = np.arange(self.state.regions.counts[image])
             units = np.stack([np.full_like(regions, image), regions], axis=1)
-            if self.annotation != "precise":  # every unit answered with its class(es)
+            if not self.mode.outlined:  # every unit answered by the mode
                 codes, unit_clicks = self._class_answers(image, regions)
                 self.state.mark(units, cycle, unit_clicks.astype(np.float32))
                 self.state.dominant[image, regions] = codes
@@ -189,7 +183,7 @@ class Oracle:
         """Mark one unit labelled and charge what it costs now (`cost`, when already priced)."""
         cost = cost or self.unit_cost(image, region)
         self.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
-        if self.annotation != "precise":
+        if not self.mode.outlined:
             self.state.dominant[image, region] = self._class_answers(image, np.array([region]))[0][0]
         self.ledger.charge(cost)
         return cost
@@ -218,7 +212,7 @@ class Oracle:
         one's answer), else the ground truth (a class answer holds every pixel's class).
         With dominant_or_precise, a mixed unit's answer is its ground truth. Upper-bound
         ablations only."""
-        if self.annotation not in ("dominant", "dominant_or_precise"):
+        if self.mode.answers_are_truth:
             return self.true_targets(indices)
         answers = []
         for image in indices.tolist():
@@ -250,29 +244,19 @@ class Oracle:
         return total
 
     def _class_answers(self, image: int, regions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each region's answer (its label value, see `LabelState.dominant`) and its clicks.
-
-        Dominant labels: the most frequent ground-truth class, or IGNORE_INDEX where it covers
-        less than `dominant_share` of the region, one click. Class answers: the classes covering
-        at least `dominant_share` of it (any pixel at share 0), a click per class (one for a
-        region of void pixels only). Dominant or precise: the dominant label where it covers at
-        least `dominant_share`, else NO_CLASS (the exact pixels) at one click plus the outlines
-        of its other classes. Void pixels count in the region's area."""
+        """Each region's answer (its label value, see `LabelState.dominant`) and its clicks, by
+        the annotation mode; an exact answer (NO_CLASS) also pays the cuts of everything but its
+        top class inside it. Void pixels count in the region's area."""
         truth = self._pool.target(image).numpy()
         region_map = self.state.regions[image]
         codes = np.full(len(regions), IGNORE_INDEX, dtype=np.int64)
         clicks = np.ones(len(regions))
-        mixed: dict[int, list[int]] = {}  # dominant_or_precise: top class -> indices into regions
+        mixed: dict[int, list[int]] = {}  # exact answers: top class -> indices into regions
         for k, region in enumerate(regions.tolist()):
             values = truth[region_map.mask(np.array([region]))]
             counts = np.bincount(values[values != IGNORE_INDEX], minlength=1)
-            if self.annotation == "classes":
-                present = np.flatnonzero((counts > 0) & (counts >= self.dominant_share * len(values)))
-                codes[k], clicks[k] = class_set_code(present), max(len(present), 1)
-            elif counts.max() > 0 and counts.max() >= self.dominant_share * len(values):
-                codes[k] = int(np.argmax(counts))  # ties: the lower class index
-            elif self.annotation == "dominant_or_precise" and counts.max() > 0:
-                codes[k] = NO_CLASS
+            codes[k], clicks[k] = self.mode.answer(counts, len(values))
+            if codes[k] == NO_CLASS:
                 mixed.setdefault(int(np.argmax(counts)), []).append(k)
         for top, indices in mixed.items():
             clicks[indices] += self._outline_clicks_without(image, regions[indices], top)

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from alseg.regions import RegionMap
+from alseg.regions.base import RegionMap
 
 CACHE_LIMIT_BYTES = 1 << 30  # float16 inputs kept for training the cost model
 

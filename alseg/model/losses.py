@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from alseg.errors import AlsegError
-from alseg.labels import candidate_mask
+from alseg.labels.state import candidate_mask
 
 
 class PartialLabelCrossEntropy(nn.Module):

@@ -12,8 +12,9 @@ from torch import nn
 
 from alseg.distributed import gather_max, gather_objects, gather_rows, gather_schema, shard
 from alseg.errors import AlsegError
-from alseg.model import SmpNetwork, descriptors, encode, has_dropout, has_smp_layout, mc_dropout_chunks
-from alseg.regions import RegionMaps
+from alseg.model.committee import has_dropout, mc_dropout_chunks
+from alseg.model.networks import SmpNetwork, descriptors, encode, has_smp_layout
+from alseg.regions.base import RegionMaps
 from alseg.strategies.base import PoolScores, Prediction, Strategy
 
 if TYPE_CHECKING:

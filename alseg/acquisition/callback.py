@@ -10,9 +10,9 @@ import numpy as np
 import pytorch_lightning as pl
 from torch.utils.data import DataLoader
 
-from alseg.acquisition import PHASES, acquire
+from alseg.acquisition.acquire import PHASES, acquire
 from alseg.metrics import evaluate
-from alseg.model import SegmentationModule
+from alseg.model.module import SegmentationModule
 from alseg.strategies.context import AcquisitionContext
 
 

@@ -15,16 +15,8 @@ import numpy as np
 from scipy import stats
 
 from alseg.errors import AlsegError
-from alseg.report import (
-    REFERENCE_SHARE,
-    UNBOUNDED_METRICS,
-    Run,
-    RunGroup,
-    check_choice,
-    group_runs,
-    reference,
-    setting_text,
-)
+from alseg.results.report import REFERENCE_SHARE, UNBOUNDED_METRICS, reference
+from alseg.results.runs import Run, RunGroup, check_choice, group_runs, setting_text
 
 COST_LABELS = {
     "images": "labelling cost (images' worth of area)",

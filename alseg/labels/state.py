@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from alseg.data.base import IGNORE_INDEX
-from alseg.regions import RegionMaps
+from alseg.regions.base import RegionMaps
 
 NEVER = -1
 """`LabelState.labelled_at` value of a unit that was never labelled."""

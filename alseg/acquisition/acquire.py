@@ -5,6 +5,7 @@ The strategy is handed an `AcquisitionContext` (alseg.strategies.context): all i
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -12,9 +13,11 @@ from typing import cast
 
 import numpy as np
 
-from alseg.budget import spend
-from alseg.distributed import is_main, share_state
-from alseg.scoring import score_pool
+from alseg.acquisition.budget import spend
+from alseg.acquisition.scoring import score_pool
+from alseg.distributed import from_main, is_main, rank_and_size
+from alseg.labels.ledger import CostLedger
+from alseg.labels.state import LabelState
 from alseg.strategies.base import Strategy
 from alseg.strategies.context import AcquisitionContext
 
@@ -57,3 +60,18 @@ def _lap(seconds: dict[str, float], phase: str, since: float) -> float:
 def bootstrap_resample(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """A bootstrap sample: as many images as given, drawn with replacement."""
     return rng.choice(images, size=len(images), replace=True)
+
+
+def share_state(state: LabelState, ledger: CostLedger, queried: np.ndarray) -> np.ndarray:
+    """Give every rank rank 0's labelled state, spent costs and queried units; return the latter."""
+    if rank_and_size()[1] == 1:
+        return queried
+    payload = None
+    if is_main():
+        buffer = io.BytesIO()
+        state.save(buffer)
+        payload = (buffer.getvalue(), dict(ledger.spent), queried)
+    saved, spent, queried = from_main(payload)
+    state.load(io.BytesIO(saved))
+    ledger.spent = spent
+    return queried

@@ -10,16 +10,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from alseg.errors import AlsegError
-from alseg.ledger import CostLedger
+from alseg.labels.ledger import CostLedger
 
 if TYPE_CHECKING:
-    from alseg.oracle import Oracle
-
-ANNOTATIONS = ("precise", "dominant", "classes", "dominant_or_precise")
-"""How the annotator answers a unit: its exact pixels (priced by polygon clicks), its one
-dominant class (one click), the classes it holds (one click per class, a partial label), or its
-dominant class where that covers at least `dominant_share` of it and its exact pixels where not
-(one click to fill it with the dominant class, plus the clicks of outlining the other classes)."""
+    from alseg.labels.oracle import Oracle
 
 
 @dataclass(frozen=True)
@@ -27,11 +21,8 @@ class Budget:
     """How labelling is paid for: `unit` is one of COST_UNITS; amounts are in that unit
     (checked by alseg.settings before the experiment is built). `initial` is a count of
     images or a fraction of the pool; an `images` budget per cycle below 1 is a fraction.
-    `annotation` is one of ANNOTATIONS; with `dominant`, a unit whose most frequent class
-    covers less than `dominant_share` of it is labelled ignore (still one click); with
-    `classes`, each class covering less than `dominant_share` of it is left out of the answer;
-    with `dominant_or_precise`, a unit whose most frequent class covers less than
-    `dominant_share` of it is answered with its exact pixels."""
+    `annotation` names an annotation mode (alseg.labels.answers.ANSWER_MODES), which
+    `dominant_share` (a fraction of a unit) tunes."""
 
     unit: str
     initial: int | float

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
+from alseg.atomic import atomic_write, atomic_write_text
 from alseg.data.base import IGNORE_INDEX, SegmentationDataset
 from alseg.data.files import resize_labels
 from alseg.errors import AlsegError
-from alseg.labels import LabelState
-from alseg.ledger import COST_UNITS, CostLedger
-from alseg.oracle import Oracle
-from alseg.results import atomic_write, atomic_write_text
+from alseg.labels.ledger import COST_UNITS, CostLedger
+from alseg.labels.oracle import Oracle
+from alseg.labels.state import LabelState
 
 QUERIES = "queries"
 PENDING = "pending.json"

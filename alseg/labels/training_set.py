@@ -1,0 +1,31 @@
+"""What the trainer reads: the labelled images of a cycle with the oracle's training targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from alseg.data.augment import Augmentation
+from alseg.data.base import SegmentationDataset
+from alseg.labels.oracle import Oracle
+
+
+class LabelledImages(Dataset):
+    """Training images (repeats allowed: a bootstrap resample) with targets from the oracle:
+    oracle labels, else pseudo-labels, else IGNORE_INDEX."""
+
+    def __init__(
+        self, pool: SegmentationDataset, oracle: Oracle, indices: np.ndarray, augment: Augmentation
+    ) -> None:
+        self.pool = pool
+        self.oracle = oracle
+        self.indices = indices
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, torch.Tensor]:
+        index = int(self.indices[item])
+        return self.augment(self.pool.image(index), self.oracle.training_target(index))
