@@ -146,6 +146,7 @@ def check_settings(cfg: DictConfig) -> None:
     if cfg.get("budget") is not None and cfg.budget.get("cycles") is None and cfg.budget.get("total") is None:
         raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
     _check_annotation(cfg)
+    _check_smp_shape(cfg)
     _check_devices(cfg)
 
 
@@ -165,6 +166,25 @@ def _check_annotation(cfg: DictConfig) -> None:
         raise AlsegError(
             "budget.annotation=dominant_or_precise outlines the units whose top class covers less than "
             "budget.dominant_share, and at 0 none does: set budget.dominant_share in (0, 1], e.g. 0.9."
+        )
+
+
+SMP_SHAPE_KEYS = ("encoder_depth", "decoder_channels")
+"""Keys only smp networks (build_network) take; debug=tiny sets them to shrink the network."""
+
+
+def _check_smp_shape(cfg: DictConfig) -> None:
+    """Refuse smp's shape keys on a network built by another builder (FCN-8s, SegNet)."""
+    network = OmegaConf.select(cfg, "model.network")
+    if network is None or str(network.get("_target_", "")).endswith(".build_network"):
+        return
+    given = [key for key in SMP_SHAPE_KEYS if key in network]
+    if given:
+        deletions = " ".join(f"~model.network.{key}" for key in given)
+        raise AlsegError(
+            f"model={cfg.model.get('name')} takes no {', '.join(given)} (smp networks' shape, which "
+            f"debug=tiny sets); add {deletions} to the command, or set model.network.width for a "
+            "smaller network."
         )
 
 

@@ -14,6 +14,7 @@ from torch import nn
 
 from alseg.errors import AlsegError
 from alseg.model.fcn import Fcn8s
+from alseg.model.segnet import SegNet, load_segnet_weights
 from alseg.model.weights import (
     PACKAGED_WEIGHTS,
     hub_offline,
@@ -161,6 +162,21 @@ def build_fcn8s(
 ) -> nn.Module:
     """FCN-8s with VGG-16 widths scaled by `width` (see `alseg.model.fcn`), trained from scratch."""
     return with_head_dropout(Fcn8s(num_classes, width, channels), head_dropout, head_dropout_kind)
+
+
+def build_segnet(
+    num_classes: int,
+    width: float = 1.0,
+    weights: str | None = None,
+    head_dropout: float = 0.0,
+    head_dropout_kind: str = "channel",
+) -> nn.Module:
+    """SegNet with VGG-16-BN widths scaled by `width` (see `alseg.model.segnet`), from scratch or
+    from `weights`, a state dict of the same SegNet (before head dropout) saved by torch.save."""
+    network = SegNet(num_classes, width)
+    if weights is not None:
+        load_segnet_weights(network, weights)
+    return with_head_dropout(network, head_dropout, head_dropout_kind)
 
 
 HEAD_DROPOUT_KINDS = {"element": nn.Dropout, "channel": nn.Dropout2d}
