@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export HF_HUB_OFFLINE := 1
 
-.PHONY: help setup run test test-all lint format typecheck bench clean label-studio
+.PHONY: help setup run test test-all lint format typecheck bench clean label-studio docs
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -36,6 +36,10 @@ lint: $(STAMP)  ## ruff lint and format check, and the import contracts (every i
 	$(BIN)/ruff check alseg tests scripts
 	$(BIN)/ruff format --check alseg tests scripts
 	$(BIN)/lint-imports
+
+docs: $(STAMP)  ## build the docs site into site/ (warnings, broken links included, are errors)
+	$(BIN)/pip install --quiet -e ".[docs]"
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 format: $(STAMP)  ## apply ruff formatting and fixes
 	$(BIN)/ruff check --fix alseg tests scripts
