@@ -45,12 +45,15 @@ def user_extension(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     configs = tmp_path / "my_configs"
     (configs / "strategy").mkdir(parents=True)
     (configs / "regions").mkdir()
-    (configs / "strategy" / "least_bright.yaml").write_text("_target_: my_alseg.LeastBright\nname: least_bright\n")
+    strategy = "_target_: my_alseg.LeastBright\nname: least_bright\n"
+    (configs / "strategy" / "least_bright.yaml").write_text(strategy)
     (configs / "regions" / "quadrants.yaml").write_text("_target_: my_alseg.Quadrants\n")
     return configs
 
 
-def test_a_strategy_and_a_region_kind_from_outside_the_package_run(make_cfg, tmp_path, user_extension) -> None:
+def test_a_strategy_and_a_region_kind_from_outside_the_package_run(
+    make_cfg, tmp_path, user_extension
+) -> None:
     cfg = make_cfg(
         f"hydra.searchpath=[file://{user_extension}]",
         "debug=tiny",
@@ -65,10 +68,11 @@ def test_a_strategy_and_a_region_kind_from_outside_the_package_run(make_cfg, tmp
     # the darkest quadrants are queried first: every quadrant bought by the second query is
     # darker than every one never bought
     pool = experiment.data.train
+    quadrants = [(slice(0, 16), slice(0, 16)), (slice(0, 16), slice(16, 32)),
+                 (slice(16, 32), slice(0, 16)), (slice(16, 32), slice(16, 32))]  # fmt: skip
     brightness = np.array(
-        [[float(pool.image(i)[:, r // 2 * 16 : r // 2 * 16 + 16, r % 2 * 16 : r % 2 * 16 + 16].mean()) for r in range(4)]
-         for i in range(len(pool))]
-    )  # fmt: skip
+        [[float(pool.image(i)[:, rows, cols].mean()) for rows, cols in quadrants] for i in range(len(pool))]
+    )
     bought, left = brightness[state == 2], brightness[state < 0]
     assert len(bought) and bought.max() <= left.min() + 1e-6
 
