@@ -57,6 +57,7 @@ from alseg.results.runs import changed_keys
 from alseg.settings import apply_full_supervision, build, check_settings
 from alseg.strategies.base import Strategy
 from alseg.strategies.context import AcquisitionContext
+from alseg.strategies.shaping import SHAPING_KEYS, ScoreShaping
 
 log = logging.getLogger("alseg")
 
@@ -64,6 +65,16 @@ SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
 SUMMARY_METRICS = ["miou", "dice"]
 RESUMABLE_CHANGES = {"oracle"}
 """Config keys a run may change when resumed: who answers the next queries."""
+
+
+def build_strategy(node: DictConfig) -> Strategy:
+    """The configured strategy; its score-shaping keys, where its config has them, are handed
+    to it as one ScoreShaping."""
+    shaping = {key: node[key] for key in SHAPING_KEYS if key in node}
+    if not shaping:
+        return build(node)
+    rest = OmegaConf.create({key: value for key, value in node.items() if key not in SHAPING_KEYS})
+    return build(rest, _partial_=True)(shaping=ScoreShaping(**shaping))  # a dataclass, not a config
 
 
 def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
@@ -83,7 +94,7 @@ class Experiment:
         self.progress = bool(cfg.progress) and sys.stderr.isatty()
         self.seed = int(cfg.seed)
         self.run_dir = RunDirectory(root)
-        self.strategy: Strategy = build(cfg.strategy)
+        self.strategy: Strategy = build_strategy(cfg.strategy)
         self.data: DataSplits = build(cfg.dataset.splits)
         budget = OmegaConf.to_container(cfg.budget, resolve=True)
         self.budget = Budget.from_config(budget, len(self.data.train))  # type: ignore[arg-type]

@@ -20,6 +20,7 @@ from alseg.regions.superpixels import Superpixels
 from alseg.results.run_dir import read_rows
 from alseg.strategies.oracle_error import OracleError
 from alseg.strategies.random import RandomSampling
+from alseg.strategies.shaping import ScoreShaping
 from alseg.strategies.uncertainty import UncertaintySampling
 
 
@@ -125,12 +126,11 @@ def test_class_weights_favour_rare_labelled_classes_and_reweight_scores() -> Non
 
     pool._images[:] = (torch.arange(6)[:, None, None, None] * 255 // 10 + 1).to(torch.uint8)
     plain = UncertaintySampling("entropy", "entropy")
-    balanced = UncertaintySampling("entropy", "entropy", class_balance=True)
-    balanced.class_weights = weights
+    balanced = UncertaintySampling("entropy", "entropy", shaping=ScoreShaping(class_balance=True))
     scores = {}
     for strategy in (plain, balanced):
         context.strategy, context.network = strategy, Predicts()
-        scores[strategy.class_balance] = score_pool(context).score[:, 0]
+        scores[strategy.shaping.class_balance] = score_pool(context).score[:, 0]  # weights: the context's
     assert np.allclose(scores[False][2:], scores[False][2])  # plain entropy: all equal
     np.testing.assert_allclose(scores[True][2:], scores[False][2:] * weights[2:].numpy(), rtol=1e-5)
 
@@ -152,7 +152,7 @@ def test_purity_is_the_share_of_the_most_predicted_class_and_weighs_the_score() 
     predicted = np.where(truth == IGNORE_INDEX, 3, truth)  # the model predicts the truth, void as 3
     scores = {}
     for purity in (False, True):
-        strategy = UncertaintySampling("entropy", "entropy", purity=purity)
+        strategy = UncertaintySampling("entropy", "entropy", shaping=ScoreShaping(purity=purity))
         context = acquisition_context(pool, Grid(2, 2), PredictsMap(predicted, 6), strategy)
         scores[purity] = score_pool(context)
     cells = [predicted[:8, :8], predicted[:8, 8:], predicted[8:, :8], predicted[8:, 8:]]

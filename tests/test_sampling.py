@@ -11,7 +11,8 @@ import pytest
 from test_strategies import image_context, run_experiment
 
 from alseg.errors import AlsegError
-from alseg.strategies.base import PoolScores, power_keys, rank_by_score
+from alseg.strategies.base import PoolScores
+from alseg.strategies.shaping import ScoreShaping, power_keys, rank_by_score
 from alseg.strategies.uncertainty import UncertaintySampling
 
 DRAWS = 20_000
@@ -61,15 +62,15 @@ def test_power_sampling_refuses_negative_scores_and_bad_settings() -> None:
     with pytest.raises(AlsegError, match="must be >= 0"):
         power_keys(np.array([[0.5, -0.1]]), 1.0, np.random.default_rng(0))
     with pytest.raises(AlsegError, match="one of top, power"):
-        UncertaintySampling("entropy", "entropy", sampling="softmax")
+        ScoreShaping(sampling="softmax")
     with pytest.raises(AlsegError, match="sampling_beta must be > 0"):
-        UncertaintySampling("entropy", "entropy", sampling="power", sampling_beta=0.0)
+        ScoreShaping(sampling="power", sampling_beta=0.0)
 
 
 def test_a_strategy_samples_with_the_cycle_generator() -> None:
     score = np.linspace(0.1, 1.0, 10)[:, None]
     scores = PoolScores({"score": score}, None, np.ones((10, 1), dtype=bool))
-    strategy = UncertaintySampling("entropy", "entropy", sampling="power")
+    strategy = UncertaintySampling("entropy", "entropy", shaping=ScoreShaping(sampling="power"))
     first = strategy.rank(scores, image_context(10, 3))[:, 0].tolist()
     assert strategy.rank(scores, image_context(10, 3))[:, 0].tolist() == first  # same seed, same draw
     assert sorted(first) == list(range(10)) and first != list(range(9, -1, -1))

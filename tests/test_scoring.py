@@ -10,8 +10,8 @@ from torch import nn
 from alseg.acquisition.scoring import score_pool
 from alseg.data.synthetic import synthetic_splits
 from alseg.regions.boxes import Grid
-from alseg.strategies.base import rank_by_score
 from alseg.strategies.random import RandomSampling
+from alseg.strategies.shaping import rank_by_score
 from alseg.strategies.uncertainty import UncertaintySampling
 
 

@@ -17,10 +17,11 @@ from alseg.experiment import Experiment
 from alseg.labels.state import LabelState
 from alseg.results.run_dir import read_rows
 from alseg.settings import config_dir
-from alseg.strategies.base import PoolScores, Strategy, rank_by_score
+from alseg.strategies.base import PoolScores, Strategy
 from alseg.strategies.ceal import Ceal
 from alseg.strategies.density import InformationDensity
 from alseg.strategies.random import RandomSampling
+from alseg.strategies.shaping import rank_by_score
 from alseg.strategies.suggestive import SuggestiveAnnotation
 
 # Overrides that make each strategy small enough for a test, and a budget that fits it.
@@ -125,19 +126,29 @@ def test_superpixel_queries_do_not_depend_on_unlabelled_ground_truth(
     assert not queries_follow_hidden_truth(cfg, tmp_path)
 
 
-BALANCED = [s for s in STRATEGIES if "class_balance" in (config_dir() / "strategy" / f"{s}.yaml").read_text()]
+SHAPED = [s for s in STRATEGIES if "/shaping@_here_" in (config_dir() / "strategy" / f"{s}.yaml").read_text()]
+"""Strategies whose config takes the score-shaping keys (configs/shaping/default.yaml)."""
 
 
-@pytest.mark.parametrize("strategy", BALANCED)
-def test_class_balanced_purity_weighted_dominant_superpixels_run(make_cfg, tmp_path, strategy: str) -> None:
+def test_every_strategy_that_scores_takes_score_shaping() -> None:
+    assert set(STRATEGIES) - set(SHAPED) == {"random", "coreset", "suggestive"}  # they rank no scores
+
+
+@pytest.mark.parametrize("strategy", SHAPED)
+def test_class_balanced_purity_weighted_power_sampled_dominant_superpixels_run(
+    make_cfg, tmp_path, strategy: str
+) -> None:
+    if strategy == "vaal":
+        pytest.skip("vaal queries whole images")
     cfg = make_cfg(
         "debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), "regions=superpixels",
         "budget.annotation=dominant", "strategy.class_balance=true", "strategy.purity=true",
-        "budget.cycles=1",
+        "strategy.sampling=power", "budget.cycles=1",
     )  # fmt: skip
     experiment = Experiment(cfg, tmp_path)
     rows = experiment.run()
-    assert experiment.strategy.class_weights is not None and experiment.strategy.purity
+    shaping = experiment.strategy.shaping
+    assert shaping.class_balance and shaping.purity and shaping.sampling == "power"
     assert rows[1]["cost_clicks"] - rows[0]["cost_clicks"] == rows[0]["queried_units"] > 0
 
 

@@ -34,8 +34,6 @@ def acquire(
     seconds of the auxiliary, score and select phases; returns the queried units (K, 2)."""
     strategy = cast(Strategy, context.strategy)
     start = time.perf_counter()
-    if strategy.class_balance:
-        strategy.class_weights = context.labelled_class_weights()
     strategy.prepare(context)
     lap = _lap(seconds, "auxiliary", start)
     with inference_precision():

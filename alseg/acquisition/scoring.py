@@ -104,16 +104,18 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
     was_training = network.training if network is not None else False
     if network is not None:
         network.eval()
+    shaping = strategy.shaping
+    class_weights = context.labelled_class_weights() if shaping.class_balance else None
     for images, indices in context.batches(passed, "scoring pool"):
         predictions, features = predict(network, images, strategy, context.members, context.mc_mode, indices)
         if strategy.needs_descriptors:
             features_out.append(descriptors(features).float().cpu())
         chunks = list(predictions)
-        statistics, per_image, kept = _batch_statistics(strategy, chunks, context.cycle)
+        statistics, per_image, kept = _batch_statistics(strategy, chunks, context.cycle, class_weights)
         for name, pixels in statistics.items():
             table = units.setdefault(name, unscored(state.labelled_at.shape))
             table[indices] = reduce_units(context.regions, indices, pixels.float(), strategy.reduction)
-        if strategy.purity:
+        if shaping.purity:
             labels = torch.cat([chunk.probs.argmax(dim=1) for chunk in chunks])
             table = units.setdefault("purity", unscored(state.labelled_at.shape))
             table[indices] = unit_purity(context.regions, indices, labels, chunks[0].probs.shape[1])
@@ -129,7 +131,7 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
     names, width = gather_schema(sorted(units), features_out[0].shape[1] if features_out else 0)
     units = {name: gather_max(units.get(name, unscored(state.labelled_at.shape))) for name in names}
     units.setdefault("score", np.zeros(state.labelled_at.shape, dtype=np.float32))
-    if strategy.purity:
+    if shaping.purity:
         units["score"] = units["score"] * units["purity"]
     for table in units.values():
         table[~available] = -np.inf
@@ -141,11 +143,16 @@ def score_pool(context: AcquisitionContext) -> PoolScores:
 
 
 def _batch_statistics(
-    strategy: Strategy, predictions: list[Prediction], cycle: int
+    strategy: Strategy, predictions: list[Prediction], cycle: int, class_weights: torch.Tensor | None
 ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], tuple[torch.Tensor, torch.Tensor] | None]:
     """The strategy's pixel statistics (B, H, W), image statistics (B,) and kept pseudo-labels
-    of a batch, computed chunk by chunk."""
-    pixel_parts = [_balanced(strategy, p, strategy.pixel_statistics(p)) for p in predictions]
+    of a batch, computed chunk by chunk; the pixel "score" weighted by `class_weights` of each
+    pixel's predicted class when the strategy balances classes."""
+    pixel_parts = [strategy.pixel_statistics(prediction) for prediction in predictions]
+    for part, prediction in zip(pixel_parts, predictions, strict=True):
+        if "score" in part and class_weights is not None:
+            predicted = prediction.probs.argmax(dim=1)
+            part["score"] = strategy.shaping.weighted(part["score"], predicted, class_weights)
     image_parts = [strategy.image_statistics(prediction) for prediction in predictions]
     label_parts = [strategy.pseudo_labels(prediction, cycle) for prediction in predictions]
     pixels = {name: torch.cat([part[name] for part in pixel_parts]) for name in pixel_parts[0]}
@@ -154,16 +161,6 @@ def _batch_statistics(
     if label_parts[0] is not None:
         kept = (torch.cat([p[0] for p in label_parts]), torch.cat([p[1] for p in label_parts]))  # type: ignore[index]
     return pixels, per_image, kept
-
-
-def _balanced(
-    strategy: Strategy, prediction: Prediction, pixels: dict[str, torch.Tensor]
-) -> dict[str, torch.Tensor]:
-    """The pixel "score" weighted by the class weight of each pixel's predicted class."""
-    if strategy.class_weights is None or "score" not in pixels:
-        return pixels
-    weights = strategy.class_weights.to(pixels["score"].device)
-    return {**pixels, "score": pixels["score"] * weights[prediction.probs.argmax(dim=1)]}
 
 
 def unscored(shape: tuple[int, ...]) -> np.ndarray:

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from alseg.errors import AlsegError
+from alseg.strategies.shaping import ScoreShaping
 from alseg.uncertainty import get_reduction
 
 if TYPE_CHECKING:
@@ -61,12 +62,6 @@ class PoolScores:
         return self.units["score"]
 
 
-SAMPLINGS = ("top", "power")
-"""How unit scores become a query: "top" takes the highest scores; "power" draws units without
-replacement with probability proportional to score ** sampling_beta (stochastic batch
-acquisition, Kirsch et al. 2023): a large query of the top scores piles up near-duplicates,
-a draw keeps the informative units most likely and the query spread."""
-
 QUERY_UNITS = ("any", "images", "regions")
 """What a strategy can query: any kind of region, whole images only, or regions only."""
 
@@ -79,14 +74,9 @@ class Strategy(ABC):
     one `scoring.mc_mode`), a committee of `ensemble_size` networks trained on bootstrap
     resamples, pooled descriptors (`needs_descriptors`). `queries` says which region kinds it
     works with; `alseg.acquisition.scoring.check_compatible` refuses the others before anything trains. Unit
-    statistics are "higher = more informative". With `class_balance` the pixel "score" is
-    weighted by the inverse frequency of the pixel's predicted class among the pixels
-    labelled so far (`class_weights`, set before each scoring pass). With `purity` each unit's
-    score is multiplied by its predicted purity, the share of its pixels predicted as its most
-    frequent predicted class: answered with one class (dominant labels), a unit of purity p gets
-    about 1 - p of its pixels wrong, so informative but mixed units step back, as CEREALS weighs
-    informativeness by (1 - cost). `sampling` turns unit scores into a query (`SAMPLINGS`): the
-    highest first, or drawn in proportion to score ** `sampling_beta`. `reads_ground_truth`
+    statistics are "higher = more informative". `shaping` (alseg.strategies.shaping, the
+    `strategy.class_balance`, `purity`, `sampling` and `sampling_beta` keys) says how the scores
+    become a query, the same for every strategy. `reads_ground_truth`
     marks an upper-bound ablation: only such a strategy may open
     `AcquisitionContext.true_clicks`, and its runs say so in cycles.csv.
     """
@@ -99,20 +89,9 @@ class Strategy(ABC):
     queries: str = "any"
 
     def __init__(
-        self,
-        name: str,
-        reduction: str = "mean",
-        mc_passes: int = 0,
-        class_balance: bool = False,
-        purity: bool = False,
-        sampling: str = "top",
-        sampling_beta: float = 1.0,
+        self, name: str, reduction: str = "mean", mc_passes: int = 0, shaping: ScoreShaping | None = None
     ) -> None:
         get_reduction(reduction)  # fail at construction, not after the first training
-        if sampling not in SAMPLINGS:
-            raise AlsegError(f"strategy.sampling must be one of {', '.join(SAMPLINGS)} (got {sampling!r}).")
-        if not sampling_beta > 0:
-            raise AlsegError(f"strategy.sampling_beta must be > 0 (got {sampling_beta}).")
         if mc_passes == 1:
             raise AlsegError(
                 "strategy.mc_passes=1 is not a committee: use 0 (one deterministic pass) or >= 2 MC samples."
@@ -122,11 +101,7 @@ class Strategy(ABC):
         self.name = name
         self.reduction = reduction
         self.mc_passes = mc_passes
-        self.class_balance = class_balance
-        self.class_weights: torch.Tensor | None = None  # set each cycle when class_balance
-        self.purity = purity
-        self.sampling = sampling
-        self.sampling_beta = sampling_beta
+        self.shaping = shaping or ScoreShaping()
 
     @property
     def needs_pass(self) -> bool:
@@ -149,10 +124,8 @@ class Strategy(ABC):
         return None
 
     def order(self, unit_scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Available units (K, 2) best first under the strategy's `sampling`."""
-        if self.sampling == "power":
-            unit_scores = power_keys(unit_scores, self.sampling_beta, rng)
-        return rank_by_score(unit_scores)
+        """Available units (K, 2) best first under the strategy's score shaping."""
+        return self.shaping.order(unit_scores, rng)
 
     @abstractmethod
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
@@ -167,33 +140,3 @@ class TopScoreStrategy(Strategy):
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         return self.order(scores.score, context.rng)
-
-
-def rank_by_score(unit_scores: np.ndarray) -> np.ndarray:
-    """Available units (finite score) ordered by descending score; ties by ascending index."""
-    flat = unit_scores.reshape(-1)
-    order = np.argsort(-flat, kind="stable")
-    order = order[np.isfinite(flat[order])]
-    return np.stack(np.unravel_index(order, unit_scores.shape), axis=1)
-
-
-def power_keys(unit_scores: np.ndarray, beta: float, rng: np.random.Generator) -> np.ndarray:
-    """Keys whose descending order draws the available units (finite score) one by one without
-    replacement, each with probability proportional to score ** beta among those left: beta *
-    log(score) plus standard Gumbel noise (the Gumbel top-k trick). Units of score 0 follow every
-    positive one in random order; unavailable units stay -inf."""
-    available = np.isfinite(unit_scores)
-    if (unit_scores[available] < 0).any():
-        raise AlsegError(
-            "strategy.sampling=power draws units in proportion to their scores, which must be >= 0; "
-            "use strategy.sampling=top with this strategy."
-        )
-    noise = rng.gumbel(size=unit_scores.shape)
-    with np.errstate(divide="ignore"):
-        keys = beta * np.log(np.where(available, unit_scores, 0.0)) + noise
-    zero = available & (unit_scores == 0)
-    positive = available & ~zero
-    floor = keys[positive].min() if positive.any() else 0.0
-    keys[zero] = floor - 1.0 - rng.random(int(zero.sum()))
-    keys[~available] = -np.inf
-    return keys

@@ -9,7 +9,8 @@ import numpy as np
 import torch
 
 from alseg.errors import AlsegError
-from alseg.strategies.base import PoolScores, Prediction, Strategy, rank_by_score
+from alseg.strategies.base import PoolScores, Prediction, Strategy
+from alseg.strategies.shaping import ScoreShaping, rank_by_score
 from alseg.uncertainty import get_measure
 
 if TYPE_CHECKING:
@@ -41,10 +42,9 @@ class Ceal(Strategy):
         random: int = 0,
         background_class: int = 0,
         pseudo_label: bool = True,
-        class_balance: bool = False,
-        purity: bool = False,
+        shaping: ScoreShaping | None = None,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance, purity)
+        super().__init__(name, reduction, mc_passes, shaping)
         if not 0 < delta <= 1 or delta_decay < 0 or no_detection < 0 or random < 0:
             raise AlsegError(
                 "ceal needs 0 < strategy.delta <= 1, strategy.delta_decay >= 0, and non-negative "
@@ -66,7 +66,7 @@ class Ceal(Strategy):
         return {"score": self.measure(prediction.probs), "foreground": foreground}
 
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
-        by_uncertainty = rank_by_score(scores.score)
+        by_uncertainty = self.order(scores.score, context.rng)
         if not self.no_detection and not self.random:
             return by_uncertainty
         by_no_detection = rank_by_score(np.where(scores.available, -scores.units["foreground"], -np.inf))

@@ -17,6 +17,7 @@ from alseg.strategies.click_cost import (
     images_within,
     train_cost_model,
 )
+from alseg.strategies.shaping import ScoreShaping
 from alseg.uncertainty import entropy, vote_entropy
 
 if TYPE_CHECKING:
@@ -57,10 +58,9 @@ class Cereals(Strategy):
         cost_steps: int = 200,
         cost_batch_size: int = 8,
         cost_width: int = 16,
-        class_balance: bool = False,
-        purity: bool = False,
+        shaping: ScoreShaping | None = None,
     ) -> None:
-        super().__init__(name, "mean", mc_passes, class_balance, purity)
+        super().__init__(name, "mean", mc_passes, shaping)
         if cost not in COST_MODES:
             raise AlsegError(f"strategy.cost must be one of {list(COST_MODES)} (got {cost!r}).")
         self.cost, self.nms_threshold = cost, nms_threshold
@@ -132,5 +132,7 @@ class Cereals(Strategy):
                 self.nms_threshold,
             )
         ]
-        kept.sort(key=lambda unit: -unit[2])
-        return np.array([(image, region) for image, region, _ in kept], dtype=np.int64).reshape(-1, 2)
+        survivors = np.full_like(gain, -np.inf)
+        for image, region, value in kept:
+            survivors[image, region] = value
+        return self.order(survivors, context.rng)

@@ -8,11 +8,8 @@ import numpy as np
 import torch
 
 from alseg.selection import k_center_greedy, mean_similarity
-from alseg.strategies.base import (
-    PoolScores,
-    Prediction,
-    Strategy,
-)
+from alseg.strategies.base import PoolScores, Prediction, Strategy
+from alseg.strategies.shaping import ScoreShaping
 from alseg.uncertainty import get_measure
 
 if TYPE_CHECKING:
@@ -36,12 +33,9 @@ class InformationDensity(Strategy):
         reduction: str = "mean",
         mc_passes: int = 0,
         block: int = 1024,
-        class_balance: bool = False,
-        purity: bool = False,
-        sampling: str = "top",
-        sampling_beta: float = 1.0,
+        shaping: ScoreShaping | None = None,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance, purity, sampling, sampling_beta)
+        super().__init__(name, reduction, mc_passes, shaping)
         self.measure = get_measure(measure)
         self.beta = beta
         self.block = block

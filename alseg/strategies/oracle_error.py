@@ -10,6 +10,7 @@ import torch
 
 from alseg.data.base import IGNORE_INDEX
 from alseg.strategies.base import Prediction, TopScoreStrategy
+from alseg.strategies.shaping import ScoreShaping
 
 if TYPE_CHECKING:
     from alseg.strategies.context import AcquisitionContext
@@ -28,8 +29,10 @@ class OracleError(TopScoreStrategy):
 
     reads_ground_truth = True
 
-    def __init__(self, name: str, reduction: str = "mean", corrected: bool = False) -> None:
-        super().__init__(name, reduction)
+    def __init__(
+        self, name: str, reduction: str = "mean", corrected: bool = False, shaping: ScoreShaping | None = None
+    ) -> None:
+        super().__init__(name, reduction, shaping=shaping)
         self.corrected = corrected
         self._truth: Callable[[np.ndarray], torch.Tensor] | None = None
         self._answers: Callable[[np.ndarray], torch.Tensor] | None = None

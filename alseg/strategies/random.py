@@ -6,7 +6,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from alseg.strategies.base import PoolScores, Strategy, rank_by_score
+from alseg.strategies.base import PoolScores, Strategy
+from alseg.strategies.shaping import rank_by_score
 
 if TYPE_CHECKING:
     from alseg.strategies.context import AcquisitionContext

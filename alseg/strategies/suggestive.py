@@ -9,12 +9,8 @@ import torch
 
 from alseg.errors import AlsegError
 from alseg.selection import cosine_similarity, greedy_max_cover
-from alseg.strategies.base import (
-    PoolScores,
-    Prediction,
-    Strategy,
-    rank_by_score,
-)
+from alseg.strategies.base import PoolScores, Prediction, Strategy
+from alseg.strategies.shaping import rank_by_score
 from alseg.uncertainty import committee_variance
 
 if TYPE_CHECKING:

@@ -6,6 +6,7 @@ import torch
 
 from alseg.errors import AlsegError
 from alseg.strategies.base import Prediction, TopScoreStrategy
+from alseg.strategies.shaping import ScoreShaping
 from alseg.uncertainty import get_measure, vote_entropy
 
 
@@ -20,12 +21,9 @@ class UncertaintySampling(TopScoreStrategy):
         measure: str,
         reduction: str = "mean",
         mc_passes: int = 0,
-        class_balance: bool = False,
-        purity: bool = False,
-        sampling: str = "top",
-        sampling_beta: float = 1.0,
+        shaping: ScoreShaping | None = None,
     ) -> None:
-        super().__init__(name, reduction, mc_passes, class_balance, purity, sampling, sampling_beta)
+        super().__init__(name, reduction, mc_passes, shaping)
         self.measure = get_measure(measure)
 
     def pixel_statistics(self, prediction: Prediction) -> dict[str, torch.Tensor]:
@@ -43,13 +41,10 @@ class VoteEntropySampling(TopScoreStrategy):
         mc_passes: int = 20,
         reduction: str = "mean",
         ensemble_size: int = 0,
-        class_balance: bool = False,
-        purity: bool = False,
-        sampling: str = "top",
-        sampling_beta: float = 1.0,
+        shaping: ScoreShaping | None = None,
     ) -> None:
         committee = 0 if ensemble_size else mc_passes
-        super().__init__(name, reduction, committee, class_balance, purity, sampling, sampling_beta)
+        super().__init__(name, reduction, committee, shaping)
         self.ensemble_size = ensemble_size
         if max(self.mc_passes, ensemble_size) < 2:
             raise AlsegError(

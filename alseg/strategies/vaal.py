@@ -12,6 +12,7 @@ from torch.nn import functional as F
 
 from alseg.errors import AlsegError
 from alseg.strategies.base import Prediction, TopScoreStrategy
+from alseg.strategies.shaping import ScoreShaping
 
 if TYPE_CHECKING:
     from alseg.strategies.context import AcquisitionContext
@@ -99,8 +100,9 @@ class Vaal(TopScoreStrategy):
         vae_lr: float = 5e-4,
         discriminator_lr: float = 5e-4,
         width: int = 32,
+        shaping: ScoreShaping | None = None,
     ) -> None:
-        super().__init__(name)
+        super().__init__(name, shaping=shaping)
         if side % 16 or side < 16 or epochs < 1:
             raise AlsegError(
                 f"vaal needs strategy.side a multiple of 16 and strategy.epochs >= 1 (got {side}, {epochs})."
