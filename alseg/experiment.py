@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 from torch.utils.data import DataLoader
@@ -63,7 +64,7 @@ log = logging.getLogger("alseg")
 
 SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
 SUMMARY_METRICS = ["miou", "dice"]
-RESUMABLE_CHANGES = {"oracle"}
+RESUMABLE_CHANGES = {"oracle._target_", "oracle.name"}
 """Config keys a run may change when resumed: who answers the next queries."""
 
 
@@ -107,7 +108,7 @@ class Experiment:
         check_compatible(self.strategy, self.regions, network, str(cfg.scoring.mc_mode))
         self.state = LabelState(self.regions, self.data.train.image_size)
         self.ledger = CostLedger()
-        self.human = cfg.get("oracle", "simulated") == "human"
+        oracle_kind: type[Oracle] = get_class(str(cfg.oracle._target_))
         loss_target = str(cfg.train.get("loss", {}).get("_target_", ""))
         if self.budget.annotation == "classes" and loss_target == "torch.nn.CrossEntropyLoss":
             raise AlsegError(
@@ -115,24 +116,22 @@ class Experiment:
                 "learn: use train.loss._target_=alseg.model.losses.PartialLabelCrossEntropy (the default)"
             )
         self.without_masks = self.data.train.unlabelled() if hasattr(self.data.train, "unlabelled") else None
-        if self.without_masks is not None and len(self.without_masks) and not self.human:
+        people = issubclass(oracle_kind, HumanOracle)
+        if self.without_masks is not None and len(self.without_masks) and not people:
             raise AlsegError(
                 f"{len(self.without_masks)} pool images have no mask (dataset.unlabelled); only people can "
                 "label them: run with oracle=human"
             )
-        if self.human:
-            if self.budget.unit == "clicks" or self.budget.annotation != "precise":
-                raise AlsegError(
-                    "oracle=human needs budget.unit images, pixels or regions and budget.annotation=precise: "
-                    "clicks are known only once the answers come back"
-                )
-            self.oracle: Oracle = HumanOracle(self.data.train, self.state, self.ledger, Path(root))
-        elif (Path(root) / ANSWERS).is_dir():  # people answered earlier cycles: train on their answers
+        self.oracle: Oracle
+        if oracle_kind is Oracle and (Path(root) / ANSWERS).is_dir():
+            # people answered earlier cycles: their answers train, the dataset answers new queries
             self.oracle = HumanOracle(self.data.train, self.state, self.ledger, Path(root), asks_people=False)
         else:
-            self.oracle = Oracle(
-                self.data.train, self.state, self.ledger, self.budget.annotation, self.budget.dominant_share
-            )
+            self.oracle = oracle_kind.for_run(
+                self.data.train, self.state, self.ledger, Path(root), self.budget.unit,
+                self.budget.annotation, self.budget.dominant_share,
+            )  # fmt: skip
+        self.human = isinstance(self.oracle, HumanOracle) and self.oracle.asks_people
         self.clicks_counted_at = self.oracle.clicks_counted_at()
         self._rows: list[Row] = []
         self.eval_loaders = {

@@ -82,7 +82,6 @@ class Rule:
 RULES = (
     Rule("seed", "an integer >= 0", lambda v: _integer(v) and v >= 0),
     Rule("progress", "true or false", lambda v: isinstance(v, bool)),
-    Rule("oracle", "simulated or human", lambda v: v in ("simulated", "human")),
     Rule("keep_checkpoints", "true or false", lambda v: isinstance(v, bool)),
     Rule(
         "evaluate_on",

@@ -31,3 +31,22 @@ def test_archived_runs_make_the_committed_table(
     assert rows_to_csv(rows) == (TABLES / f"{table}.csv").read_text()
     text = markdown(rows, reference(runs, metric), metric, cost, runs)
     assert text == (TABLES / f"{table}.md").read_text()
+
+
+def test_a_run_saved_before_the_move_resumes(make_cfg, tmp_path: Path) -> None:
+    """A run directory whose config.yaml predates the move (old class paths, `oracle` a string,
+    a key added since) resumes instead of being refused as a different run."""
+    from omegaconf import OmegaConf
+
+    from alseg.experiment import Experiment
+
+    cfg = make_cfg("debug=tiny")
+    first = Experiment(cfg, tmp_path).run()
+    saved = OmegaConf.load(tmp_path / "config.yaml")
+    saved.regions._target_ = "alseg.regions.WholeImage"
+    saved.model.network._target_ = "alseg.model.build_network"
+    saved.oracle = "simulated"
+    del saved["full_supervision"]
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved))
+    rows = Experiment(cfg, tmp_path).run()
+    assert rows == first  # the finished run, read back whole

@@ -5,13 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 
 from alseg.data.synthetic import synthetic_splits
 from alseg.errors import AlsegError
+from alseg.experiment import build_strategy
 from alseg.settings import build, check_settings, config_dir
 
-GROUPS = ["dataset", "model", "strategy", "regions", "budget", "trainer", "logger", "experiment", "debug"]
+GROUPS = [
+    "dataset", "model", "strategy", "regions", "budget", "oracle", "trainer", "logger", "experiment", "debug",
+]  # fmt: skip
 
 
 def options(group: str) -> list[str]:
@@ -35,7 +38,8 @@ REAL_ROOTS = {"camvid": SHARED_DATA / "CamVid", "isic2017": SHARED_DATA / "ISIC2
 def test_option_composes_and_builds(make_cfg, tmp_path: Path, group: str, option: str) -> None:
     cfg = make_cfg(f"{group}={option}", "logger.mode=disabled" if option == "wandb" else "seed=0")
     check_settings(cfg)  # every shipped option is a valid setting
-    build(cfg.strategy)
+    build_strategy(cfg.strategy)
+    get_class(cfg.oracle._target_)
     build(cfg.regions).maps(synthetic_splits(train=2, val=1, test=1, size=64).train)
     if "root" in cfg.dataset:
         # Without the data, building must fail with the missing-root message, not a trace.

@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 from conftest import acquisition_context
-from hydra.utils import instantiate
 
 from alseg.acquisition.budget import initial_images
 from alseg.data.synthetic import random_polygon, synthetic_splits
 from alseg.errors import AlsegError
-from alseg.experiment import Experiment
+from alseg.experiment import Experiment, build_strategy
 from alseg.labels.state import LabelState
 from alseg.results.run_dir import read_rows
 from alseg.settings import config_dir
@@ -94,7 +93,7 @@ def test_every_strategy_runs_on_every_region_kind_or_stops_before_training(
         *annotation,
     )
     cfg.budget.cycles = 1
-    built = instantiate(cfg.strategy)
+    built = build_strategy(cfg.strategy)
     if built.queries == "images":
         with pytest.raises(AlsegError, match="queries whole images; run it with regions=image") as error:
             Experiment(cfg, tmp_path)
@@ -254,9 +253,9 @@ def test_only_declared_upper_bounds_read_true_clicks(make_cfg, tmp_path) -> None
         queries_follow_hidden_truth(cfg, tmp_path, AsksForTrueClicks("sneaky"))
     # Exactly one config may read ground truth: cereals with the oracle cost.
     assert {
-        name for name in STRATEGIES if build_strategy(make_cfg, name).reads_ground_truth
+        name for name in STRATEGIES if strategy_of(make_cfg, name).reads_ground_truth
     } == READS_GROUND_TRUTH
-    oracle_cost = build_strategy(make_cfg, "cereals", "strategy.cost=oracle")
+    oracle_cost = strategy_of(make_cfg, "cereals", "strategy.cost=oracle")
     assert oracle_cost.reads_ground_truth
     cfg = make_cfg(
         "debug=tiny",
@@ -269,10 +268,8 @@ def test_only_declared_upper_bounds_read_true_clicks(make_cfg, tmp_path) -> None
     assert read_rows(tmp_path / "oracle" / "scrambled_False" / "cycles.csv")[0]["reads_ground_truth"] == 1
 
 
-def build_strategy(make_cfg, name: str, *overrides: str) -> Strategy:
-    from hydra.utils import instantiate
-
-    return instantiate(make_cfg(f"strategy={name}", *overrides).strategy)
+def strategy_of(make_cfg, name: str, *overrides: str) -> Strategy:
+    return build_strategy(make_cfg(f"strategy={name}", *overrides).strategy)
 
 
 def test_cereals_labels_parts_of_images_in_clicks_without_overlap(make_cfg, tmp_path) -> None:

@@ -68,6 +68,24 @@ class HumanOracle(Oracle):
         self.pending: list[tuple[int, int]] = []
         self._answers: dict[int, np.ndarray] | None = None
 
+    @classmethod
+    def for_run(
+        cls,
+        pool: SegmentationDataset,
+        state: LabelState,
+        ledger: CostLedger,
+        root: Path,
+        unit: str,
+        annotation: str,
+        dominant_share: float,
+    ) -> HumanOracle:
+        if unit == "clicks" or annotation != "precise":
+            raise AlsegError(
+                "oracle=human needs budget.unit images, pixels or regions and budget.annotation=precise: "
+                "clicks are known only once the answers come back"
+            )
+        return cls(pool, state, ledger, root)
+
     def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
         """Clicks are known only once the answer is back (`apply_answers` pays them)."""
         return super()._unit_clicks_now(image, region, new_pixels) if not self.asks_people else 0.0

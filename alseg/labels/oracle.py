@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -62,6 +63,21 @@ class Oracle:
         self._true_answers: dict[int, torch.Tensor] = {}  # true_answers of dominant labels, per image
         self._mixed_clicks: dict[tuple[int, int], float] = {}  # dominant_or_precise, per mixed unit
         self._every_outline: dict[int, list] = {}  # dominant_or_precise: outlines of every value
+
+    @classmethod
+    def for_run(
+        cls,
+        pool: SegmentationDataset,
+        state: LabelState,
+        ledger: CostLedger,
+        root: Path,
+        unit: str,
+        annotation: str,
+        dominant_share: float,
+    ) -> Oracle:
+        """The oracle of a run in `root` whose budget is in `unit` and whose units are answered
+        by `annotation` (`oracle=<name>` builds it; configs/oracle/)."""
+        return cls(pool, state, ledger, annotation, dominant_share)
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""

@@ -61,6 +61,9 @@ MOVED_CLASSES = {
 }  # fmt: skip
 """Classes that moved (same behaviour): old runs' config.yaml name them by their old path."""
 
+MOVED_KEYS = {"oracle": "oracle.name"}
+"""Config keys that moved: `oracle: simulated` became the config group `oracle` (its `name`)."""
+
 
 SAME_BEHAVIOUR = {"torch.nn.CrossEntropyLoss": "alseg.model.losses.PartialLabelCrossEntropy"}
 """Classes an old default names that behave exactly as today's: the default loss is torch's
@@ -104,7 +107,7 @@ class Run:
         """What shapes the curve: the config without neutral keys, and where clicks were counted.
         A key the run's config lacks (added to alseg after the run) has its default value, which
         reproduces what runs did before the key existed."""
-        config = {**default_config(), **self.config} if self.config else {}
+        config = {**default_config(), **in_todays_keys(self.config)} if self.config else {}
         setting = {k: _moved(v) for k, v in config.items() if not _neutral(k)}
         setting["clicks_counted_at"] = self.rows[0].get("clicks_counted_at")
         return setting
@@ -157,11 +160,16 @@ def default_config() -> dict[str, Any]:
     return flatten_config(OmegaConf.to_container(cfg, resolve=True))
 
 
+def in_todays_keys(config: dict[str, Any]) -> dict[str, Any]:
+    """A flat config with its moved keys renamed."""
+    return {MOVED_KEYS.get(key, key): value for key, value in config.items()}
+
+
 def changed_keys(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
     """Flat keys whose value differs between a saved config and today's, in today's terms: a
     class that moved is named by its new path, a key added since has its default value."""
     absent, defaults = "(absent)", default_config()
-    saved = {key: _moved(value) for key, value in saved.items()}
+    saved = {key: _moved(value) for key, value in in_todays_keys(saved).items()}
     return sorted(
         key
         for key in saved.keys() | current.keys()
