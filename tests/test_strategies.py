@@ -73,10 +73,15 @@ class TestStrategyContract:
         assert queries_follow_hidden_truth(cfg, tmp_path) == (strategy in READS_GROUND_TRUTH)
 
 
-REGION_KINDS = [
-    "grid", "windows", "superpixels", "superpixels budget.annotation=dominant",
+ANSWERED_BY_CLASS = [
+    "superpixels budget.annotation=dominant",
     "superpixels budget.annotation=dominant_or_precise budget.dominant_share=0.8",
-]  # fmt: skip
+]
+REGION_KINDS = [
+    *(p.stem for p in sorted((config_dir() / "regions").glob("*.yaml")) if p.stem != "image"),
+    *ANSWERED_BY_CLASS,
+]
+"""Every region kind of configs/regions/ (a new YAML is contract-tested), and two annotations."""
 
 
 @pytest.mark.parametrize("regions", REGION_KINDS)

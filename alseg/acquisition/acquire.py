@@ -43,7 +43,8 @@ def acquire(
     if is_main():  # under DDP rank 0 decides and hands its new state to every rank
         ranked = strategy.rank(scores, context)
         queried = spend(context.oracle, ranked, context.unit, context.budget, context.cycle)
-        strategy.after_query(scores, context)
+        kept = strategy.pseudo_labels_to_keep(scores, context)
+        context.state.pseudo = kept or {}
     queried = share_state(context.oracle.state, context.oracle.ledger, queried)
     _lap(seconds, "select", lap)
     return queried

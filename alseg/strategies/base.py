@@ -131,8 +131,13 @@ class Strategy(ABC):
     def rank(self, scores: PoolScores, context: AcquisitionContext) -> np.ndarray:
         """Available units (K, 2) of (image, region), best first."""
 
-    def after_query(self, scores: PoolScores, context: AcquisitionContext) -> None:  # noqa: B027
-        """Act once the oracle has labelled the query (pseudo-labelling, for one)."""
+    def pseudo_labels_to_keep(
+        self, scores: PoolScores, context: AcquisitionContext
+    ) -> dict[int, np.ndarray] | None:
+        """Once the oracle has labelled the query: the pseudo-labels (image -> label map) the
+        acquisition keeps until the next one, or None for none. They cost nothing and never
+        override an oracle's label."""
+        return None
 
 
 class TopScoreStrategy(Strategy):

@@ -89,10 +89,12 @@ class Ceal(Strategy):
         confidence = prediction.probs.amax(dim=1).mean(dim=(1, 2))
         return prediction.probs.argmax(dim=1).to(torch.uint8), confidence > self.threshold(cycle)
 
-    def after_query(self, scores: PoolScores, context: AcquisitionContext) -> None:
-        """Pseudo-label the confident images that still have unlabelled units."""
+    def pseudo_labels_to_keep(
+        self, scores: PoolScores, context: AcquisitionContext
+    ) -> dict[int, np.ndarray] | None:
+        """The confident images that still have unlabelled units, pseudo-labelled."""
         unlabelled = set(context.state.unlabelled_images().tolist())
-        context.state.pseudo = {image: label for image, label in scores.pseudo.items() if image in unlabelled}
+        return {image: label for image, label in scores.pseudo.items() if image in unlabelled}
 
 
 def _interleave(parts: list[tuple[np.ndarray, int]]) -> np.ndarray:
