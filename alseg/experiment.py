@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ from alseg.labels.human import (
     read_mask_folder,
     write_query,
 )
+from alseg.labels.label_studio import LabelStudioOracle
 from alseg.labels.ledger import COST_UNITS, CostLedger
 from alseg.labels.oracle import Oracle
 from alseg.labels.state import LabelState
@@ -55,7 +57,7 @@ from alseg.model.networks import check_network
 from alseg.regions.base import Regions
 from alseg.results.run_dir import Row, RunDirectory, flatten_config, format_table
 from alseg.results.runs import changed_keys
-from alseg.settings import apply_full_supervision, build, check_settings
+from alseg.settings import apply_full_supervision, build, check_settings, public_config, public_overrides
 from alseg.strategies.base import Strategy
 from alseg.strategies.context import AcquisitionContext
 from alseg.strategies.shaping import SHAPING_KEYS, ScoreShaping
@@ -64,7 +66,7 @@ log = logging.getLogger("alseg")
 
 SUMMARY_COLUMNS = ["cycle", "cost_images", "cost_clicks", "labelled_fraction"]
 SUMMARY_METRICS = ["miou", "dice"]
-RESUMABLE_CHANGES = {"oracle._target_", "oracle.name"}
+RESUMABLE_CHANGES = {"oracle"}
 """Config keys a run may change when resumed: who answers the next queries."""
 
 
@@ -130,6 +132,7 @@ class Experiment:
             self.oracle = oracle_kind.for_run(
                 self.data.train, self.state, self.ledger, Path(root), self.budget.unit,
                 self.budget.annotation, self.budget.dominant_share,
+                **{key: value for key, value in cfg.oracle.items() if key not in ("_target_", "name")},
             )  # fmt: skip
         self.human = isinstance(self.oracle, HumanOracle) and self.oracle.asks_people
         self.clicks_counted_at = self.oracle.clicks_counted_at()
@@ -168,7 +171,7 @@ class Experiment:
     def _run_logged(self) -> list[Row]:
         self._log_start()
         self.logger = build(self.cfg.logger, save_dir=str(self.run_dir.root))
-        self.logger.log_hyperparams(OmegaConf.to_container(self.cfg, resolve=True))
+        self.logger.log_hyperparams(OmegaConf.to_container(public_config(self.cfg)))
         status = "failed"
         try:
             rows = self._run_cycles()
@@ -234,7 +237,8 @@ class Experiment:
             self.budget.check_fits(self.ledger, self.oracle.remaining_capacity(self.budget.unit))
         self._rows = rows  # the cycles so far (TrainingLoss counts their steps)
         cycle = completed + 1
-        if pending_cycle(self.run_dir.root) is not None:
+        pending = pending_cycle(self.run_dir.root)
+        if pending is not None and not self._answered_in_label_studio(pending):
             self._awaiting_answers()
             return rows
         while True:
@@ -261,8 +265,9 @@ class Experiment:
                 break
             if self.human:
                 self._write_query(cycle + 1, outcome.queried, module)
-                self._awaiting_answers()
-                break
+                if not self._answered_in_label_studio(cycle + 1):
+                    self._awaiting_answers()
+                    break
             cycle += 1
         return rows
 
@@ -288,6 +293,44 @@ class Experiment:
                 self.data.class_names,
             )
 
+    def _answered_in_label_studio(self, cycle: int) -> bool:
+        """With oracle=label_studio: import the pending query, wait for its labels and apply
+        them (True); with any other oracle, nothing (False)."""
+        if not isinstance(self.oracle, LabelStudioOracle) or not is_main():
+            return False
+        ids = self.oracle.submit(cycle)
+        self.oracle.wait(cycle, ids)
+        export = self.oracle.fetch(cycle, ids)
+        try:
+            cost = self.apply_answers_from(export)
+        except AlsegError as error:
+            named = re.sub(
+                r"\b(t\d{4})\b", lambda m: f"{m[1]} (Label Studio task {ids.get(m[1], '?')})", str(error)
+            )
+            raise AlsegError(f"{named}; correct it in Label Studio, then rerun the same command") from None
+        spent = ", ".join(f"{value:g} {unit}" for unit, value in cost.items())
+        log.info("cycle %d: the labels from Label Studio are applied (%s)", cycle, spent)
+        return True
+
+    def apply_answers_from(self, source: Path) -> dict[str, float]:
+        """Apply the answers in `source` (a Label Studio export or a folder of mask PNGs) to the
+        pending query and record them with the last completed cycle; what the query cost.
+        Nothing is applied unless every answer passes the checks."""
+        root = self.run_dir.root
+        cycle = pending_cycle(root)
+        assert cycle is not None and isinstance(self.oracle, HumanOracle)
+        query = json.loads((query_dir(root, cycle) / "query.json").read_text())
+        answers = read_mask_folder(source, query) if source.is_dir() else read_label_studio(source, query)
+        background = self.data.train.unannotated_classes
+        fill = background[0] if background else None
+        maps = checked_answers(answers, query, source, self.state, fill)
+        cost = apply_answers(self.oracle, query, maps, answers)
+        self.run_dir.update_state(self.run_dir.last_completed_cycle(), self.state, self.ledger)
+        record = {"source": str(source), "cost": cost}
+        atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")
+        (root / QUERIES / PENDING).unlink()
+        return cost
+
     def _awaiting_answers(self) -> None:
         folder = query_dir(self.run_dir.root, pending_cycle(self.run_dir.root) or 0)
         log.info(
@@ -306,13 +349,14 @@ class Experiment:
 
     def _check_config_matches_saved(self) -> None:
         saved = self.run_dir.root / "config.yaml"
-        text = OmegaConf.to_yaml(self.cfg, resolve=True)
+        public = public_config(self.cfg)
+        text = OmegaConf.to_yaml(public)
         same = saved.exists() and saved.read_text() == text
         if not same and self.run_dir.last_completed_cycle() >= 0:
             old = flatten_config(OmegaConf.to_container(OmegaConf.load(saved)))
-            new = flatten_config(OmegaConf.to_container(self.cfg, resolve=True))
+            new = flatten_config(OmegaConf.to_container(public))
             absent = "(absent)"
-            keys = [k for k in changed_keys(old, new) if k not in RESUMABLE_CHANGES]
+            keys = [k for k in changed_keys(old, new) if k.split(".")[0] not in RESUMABLE_CHANGES]
             if keys:
                 changes = ", ".join(f"{k}: {old.get(k, absent)} -> {new.get(k, absent)}" for k in keys[:5])
                 raise AlsegError(
@@ -321,7 +365,9 @@ class Experiment:
                 )
         if is_main() and not same:
             atomic_write_text(saved, text)
-            atomic_write_text(self.run_dir.root / "overrides.yaml", OmegaConf.to_yaml(self.overrides))
+            atomic_write_text(
+                self.run_dir.root / "overrides.yaml", OmegaConf.to_yaml(public_overrides(self.overrides))
+            )
 
     def _run_cycle(self, cycle: int, acquire: bool) -> tuple[CycleOutcome, SegmentationModule]:
         acquisition, auxiliary = None, 0.0
@@ -506,25 +552,16 @@ def run(cfg: DictConfig, run_dir: Path | str, overrides: list[str] | None = None
 def label_run(root: Path, source: Path) -> dict[str, float]:
     """`alseg label ROOT --from SOURCE`: apply the answers to the run's pending query; what
     the query cost. Nothing is applied unless every answer passes the checks."""
-    cycle = pending_cycle(root)
-    if cycle is None:
+    if pending_cycle(root) is None:
         raise AlsegError(f"no query awaits labels in {root}; run it with oracle=human first")
     if not source.exists():
         raise AlsegError(f"{source} does not exist; give a Label Studio JSON export or a folder of mask PNGs")
-    query = json.loads((query_dir(root, cycle) / "query.json").read_text())
     cfg = OmegaConf.load(root / "config.yaml")
     assert isinstance(cfg, DictConfig)
+    # the answers come from files whoever asked (an `oracle: human` string predates the group)
+    cfg.oracle = OmegaConf.create({"_target_": f"{HumanOracle.__module__}.HumanOracle", "name": "human"})
     experiment = Experiment(cfg, root)
     assert isinstance(experiment.oracle, HumanOracle)
     completed = experiment.run_dir.last_completed_cycle()
     experiment.run_dir.restore(completed, experiment.state, experiment.ledger)
-    answers = read_mask_folder(source, query) if source.is_dir() else read_label_studio(source, query)
-    background = experiment.data.train.unannotated_classes
-    fill = background[0] if background else None
-    maps = checked_answers(answers, query, source, experiment.state, fill)
-    cost = apply_answers(experiment.oracle, query, maps, answers)
-    experiment.run_dir.update_state(completed, experiment.state, experiment.ledger)
-    record = {"source": str(source), "cost": cost}
-    atomic_write_text(query_dir(root, cycle) / "applied.json", json.dumps(record, indent=1) + "\n")
-    (root / QUERIES / PENDING).unlink()
-    return cost
+    return experiment.apply_answers_from(source)

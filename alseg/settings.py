@@ -222,3 +222,29 @@ def build(node: DictConfig, **kwargs: Any) -> Any:
         if isinstance(error.__cause__, AlsegError):
             raise error.__cause__ from None
         raise
+
+
+SECRET_KEYS = ("oracle.token",)
+"""Config keys whose values never reach a file, a logger or a message."""
+HIDDEN = "<hidden>"
+
+
+def public_config(cfg: DictConfig) -> DictConfig:
+    """The resolved config with every secret's value hidden: what the run directory and the
+    loggers get."""
+    public = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    for key in SECRET_KEYS:
+        if OmegaConf.select(public, key) is not None:
+            OmegaConf.update(public, key, HIDDEN)
+    assert isinstance(public, DictConfig)
+    return public
+
+
+def public_overrides(overrides: list[str]) -> list[str]:
+    """Command-line overrides with every secret's value hidden."""
+    return [
+        f"{override.split('=', 1)[0]}={HIDDEN}"
+        if override.lstrip("+~").split("=", 1)[0] in SECRET_KEYS
+        else override
+        for override in overrides
+    ]

@@ -135,7 +135,7 @@ def test_bad_answers_stop_with_one_line_and_apply_nothing(make_cfg, tmp_path) ->
 
 
 def test_human_oracle_refuses_click_budgets(make_cfg, tmp_path) -> None:
-    with pytest.raises(AlsegError, match=r"oracle=human needs budget\.unit images, pixels or regions"):
+    with pytest.raises(AlsegError, match=r"people.s answers need budget\.unit images, pixels or regions"):
         Experiment(make_cfg(*RUN, "oracle=human", "strategy=cereals"), tmp_path)
 
 

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
+import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 import pytest
 from test_human import RUN, comparable, truth_of
 
+from alseg.errors import AlsegError
 from alseg.experiment import Experiment, label_run
 from alseg.labels.human import brush_results, pending_cycle, query_dir
 
@@ -45,11 +49,15 @@ class LabelStudio:
     """A Label Studio server in a temporary data folder, driven through its HTTP API."""
 
     def __init__(self, data: Path) -> None:
-        self.port = free_port()
+        self.data, self.port = data, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, on the same port and data) and wait until it answers."""
         env = {
             **os.environ,
-            "LABEL_STUDIO_BASE_DATA_DIR": str(data),
+            "LABEL_STUDIO_BASE_DATA_DIR": str(self.data),
             "LABEL_STUDIO_DISABLE_SIGNUP_WITHOUT_LINK": "true",
         }
         command = [
@@ -57,7 +65,7 @@ class LabelStudio:
             "--username", "annotator@example.com", "--password", "alseg-test-pass",
             "--user-token", TOKEN, "--enable-legacy-api-token",
         ]  # fmt: skip
-        self.log = open(data / "server.log", "w")  # noqa: SIM115 (open while the server runs)
+        self.log = open(self.data / "server.log", "a")  # noqa: SIM115 (open while the server runs)
         self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 240
         while time.time() < deadline:
@@ -67,7 +75,7 @@ class LabelStudio:
             except OSError:
                 if self.process.poll() is not None:
                     raise RuntimeError(
-                        f"Label Studio exited: {(data / 'server.log').read_text()[-2000:]}"
+                        f"Label Studio exited: {(self.data / 'server.log').read_text()[-2000:]}"
                     ) from None
                 time.sleep(2)
         raise RuntimeError("Label Studio did not start within 240 s")
@@ -131,3 +139,126 @@ def test_a_labelling_session_with_a_real_label_studio_server(make_cfg, tmp_path,
         label_run(root, export)
     rows = Experiment(cfg, root).run()
     assert comparable(rows) == comparable(simulated)
+
+
+def annotate_as_tasks_come(studio: LabelStudio, experiment: Experiment, stop: threading.Event) -> None:
+    """A simulated annotator: labels every unlabelled task of every project with its ground
+    truth, task by task with a pause, until told to stop."""
+    names = experiment.data.class_names
+    while not stop.is_set():
+        listed = studio.call("GET", "/api/projects?page_size=100")
+        projects = listed["results"] if isinstance(listed, dict) else listed
+        for project in projects:
+            found = studio.call("GET", f"/api/tasks?project={project['id']}&page_size=1000")
+            for task in found["tasks"] if isinstance(found, dict) else found:
+                if task.get("total_annotations") or stop.is_set():
+                    continue
+                unit = {"image": task["data"]["pool_image"], "region": task["data"]["region"]}
+                result = brush_results(truth_of(experiment, unit), names)
+                body = {"result": result, "was_cancelled": False}
+                studio.call("POST", f"/api/tasks/{task['id']}/annotations", body)
+                time.sleep(0.05)
+        stop.wait(0.5)
+
+
+@pytest.mark.parametrize("token_from", ["environment", "config"])
+def test_oracle_label_studio_runs_the_whole_session_by_itself(
+    make_cfg, tmp_path, server, monkeypatch, caplog, token_from: str
+) -> None:
+    simulated_run = Experiment(make_cfg(*RUN), tmp_path / "simulated")
+    simulated = simulated_run.run()
+    overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
+    if token_from == "config":
+        overrides.append(f"oracle.token={TOKEN}")
+        monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    root, stop = tmp_path / "session", threading.Event()
+    annotator = threading.Thread(
+        target=annotate_as_tasks_come, args=(server, simulated_run, stop), daemon=True
+    )
+    annotator.start()
+    caplog.set_level("INFO", logger="alseg")
+    try:
+        rows = Experiment(make_cfg(*overrides), root, overrides).run()
+    finally:
+        stop.set()
+        annotator.join(timeout=60)
+    assert comparable(rows) == comparable(simulated)  # the simulated oracle's curve, through people
+    project = json.loads((root / "queries" / "label_studio.json").read_text())["project"]
+    tasks = server.call("GET", f"/api/tasks?project={project}&page_size=1000")
+    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+    assert len(tasks) == sum(row["queried_units"] for row in rows)  # each unit imported once
+    said = (root / "alseg.log").read_text()
+    assert re.search(r"cycle 2: \d+ of \d+ tasks labelled", said)
+    assert "labels from Label Studio are applied" in said
+    for path in [*root.rglob("*"), *(tmp_path / "simulated").rglob("*")]:
+        if path.is_file():
+            assert TOKEN.encode() not in path.read_bytes(), path
+    assert TOKEN not in caplog.text
+    assert "<hidden>" in (root / "config.yaml").read_text() or token_from == "environment"
+
+
+def test_a_wrong_token_stops_in_one_line_before_anything_trains(
+    make_cfg, tmp_path, server, monkeypatch
+) -> None:
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", "not-the-token")
+    cfg = make_cfg(*RUN, "oracle=label_studio", f"oracle.url={server.url}")
+    with pytest.raises(AlsegError, match="refused the API token") as error:
+        Experiment(cfg, tmp_path / "run")
+    assert "\n" not in str(error.value) and "not-the-token" not in str(error.value)
+    assert not (tmp_path / "run" / "cycles.csv").exists()
+
+
+def project_tasks(studio: LabelStudio, root: Path) -> list[dict]:
+    record = root / "queries" / "label_studio.json"
+    if not record.exists():
+        return []
+    project = json.loads(record.read_text())["project"]
+    found = studio.call("GET", f"/api/tasks?project={project}&page_size=1000")
+    return found["tasks"] if isinstance(found, dict) else found
+
+
+def test_killed_while_waiting_and_a_server_restart_change_nothing(
+    make_cfg, tmp_path, server, monkeypatch
+) -> None:
+    simulated_run = Experiment(make_cfg(*RUN), tmp_path / "simulated")
+    simulated = simulated_run.run()
+    root = tmp_path / "session"
+    overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    command = [sys.executable, "-m", "alseg.cli", "run", *overrides, f"hydra.run.dir={root}"]
+    waiting = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 600
+        while time.time() < deadline and "tasks labelled" not in _read(root / "alseg.log"):
+            assert waiting.poll() is None, _read(root / "alseg.log")[-2000:]
+            time.sleep(1)
+        imported = len(project_tasks(server, root))
+        assert imported > 0
+    finally:
+        waiting.kill()  # killed while waiting for cycle 1's labels
+        waiting.wait()
+    server.stop()
+    stop = threading.Event()
+
+    def restart_then_annotate() -> None:
+        time.sleep(3)  # the rerun finds the server down and retries
+        server.start()
+        annotate_as_tasks_come(server, simulated_run, stop)
+
+    annotator = threading.Thread(target=restart_then_annotate, daemon=True)
+    annotator.start()
+    try:
+        rows = Experiment(make_cfg(*overrides), root, overrides).run()
+    finally:
+        stop.set()
+        annotator.join(timeout=300)
+    assert comparable(rows) == comparable(simulated)
+    tasks = project_tasks(server, root)
+    names = [(task["data"]["alseg_cycle"], task["data"]["task"]) for task in tasks]
+    assert len(names) == len(set(names)) == sum(row["queried_units"] for row in rows)  # none twice
+
+
+def _read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""

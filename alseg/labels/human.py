@@ -78,13 +78,14 @@ class HumanOracle(Oracle):
         unit: str,
         annotation: str,
         dominant_share: float,
+        **options: Any,
     ) -> HumanOracle:
         if unit == "clicks" or annotation != "precise":
             raise AlsegError(
-                "oracle=human needs budget.unit images, pixels or regions and budget.annotation=precise: "
+                "people's answers need budget.unit images, pixels or regions and budget.annotation=precise: "
                 "clicks are known only once the answers come back"
             )
-        return cls(pool, state, ledger, root)
+        return cls(pool, state, ledger, root, **options)
 
     def _unit_clicks_now(self, image: int, region: int, new_pixels: int) -> float:
         """Clicks are known only once the answer is back (`apply_answers` pays them)."""

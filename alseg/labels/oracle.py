@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -74,10 +75,11 @@ class Oracle:
         unit: str,
         annotation: str,
         dominant_share: float,
+        **options: Any,
     ) -> Oracle:
         """The oracle of a run in `root` whose budget is in `unit` and whose units are answered
-        by `annotation` (`oracle=<name>` builds it; configs/oracle/)."""
-        return cls(pool, state, ledger, annotation, dominant_share)
+        by `annotation`; `options`: the rest of its config (`oracle=<name>`, configs/oracle/)."""
+        return cls(pool, state, ledger, annotation, dominant_share, **options)
 
     def clicks_counted_at(self) -> str:
         """The annotation size(s) (H x W) at which clicks are counted, for cycles.csv."""
