@@ -98,10 +98,10 @@ class LabelStudio:
         self.log.close()
 
 
-@pytest.fixture
-def server(tmp_path: Path):
-    (tmp_path / "label-studio").mkdir()
-    studio = LabelStudio(tmp_path / "label-studio")
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory):
+    """One server for the module's tests (each run creates its own project)."""
+    studio = LabelStudio(tmp_path_factory.mktemp("label-studio"))
     yield studio
     studio.stop()
 
@@ -161,42 +161,50 @@ def annotate_as_tasks_come(studio: LabelStudio, experiment: Experiment, stop: th
         stop.wait(0.5)
 
 
-@pytest.mark.parametrize("token_from", ["environment", "config"])
 def test_oracle_label_studio_runs_the_whole_session_by_itself(
-    make_cfg, tmp_path, server, monkeypatch, caplog, token_from: str
+    make_cfg, tmp_path, server, monkeypatch
 ) -> None:
     simulated_run = Experiment(make_cfg(*RUN), tmp_path / "simulated")
     simulated = simulated_run.run()
     overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
-    if token_from == "config":
-        overrides.append(f"oracle.token={TOKEN}")
-        monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
-    else:
-        monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
     root, stop = tmp_path / "session", threading.Event()
     annotator = threading.Thread(
         target=annotate_as_tasks_come, args=(server, simulated_run, stop), daemon=True
     )
     annotator.start()
-    caplog.set_level("INFO", logger="alseg")
     try:
         rows = Experiment(make_cfg(*overrides), root, overrides).run()
     finally:
         stop.set()
         annotator.join(timeout=60)
     assert comparable(rows) == comparable(simulated)  # the simulated oracle's curve, through people
-    project = json.loads((root / "queries" / "label_studio.json").read_text())["project"]
-    tasks = server.call("GET", f"/api/tasks?project={project}&page_size=1000")
-    tasks = tasks["tasks"] if isinstance(tasks, dict) else tasks
+    tasks = project_tasks(server, root)
     assert len(tasks) == sum(row["queried_units"] for row in rows)  # each unit imported once
     said = (root / "alseg.log").read_text()
     assert re.search(r"cycle 2: \d+ of \d+ tasks labelled", said)
     assert "labels from Label Studio are applied" in said
-    for path in [*root.rglob("*"), *(tmp_path / "simulated").rglob("*")]:
+    assert_no_token(root)
+
+
+def assert_no_token(root: Path) -> None:
+    """No file of the run directory (config.yaml, overrides.yaml, alseg.log, ...) holds the token."""
+    for path in root.rglob("*"):
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
-    assert TOKEN not in caplog.text
-    assert "<hidden>" in (root / "config.yaml").read_text() or token_from == "environment"
+
+
+def test_a_token_given_in_the_config_never_reaches_the_run_directory(
+    make_cfg, tmp_path, server, monkeypatch, capsys
+) -> None:
+    monkeypatch.delenv("LABEL_STUDIO_API_KEY", raising=False)
+    overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", f"oracle.token={TOKEN}"]
+    root = tmp_path / "run"
+    Experiment(make_cfg(*overrides, "budget.cycles=0"), root, overrides).run()  # trains, asks nothing
+    assert_no_token(root)
+    assert TOKEN not in capsys.readouterr().err
+    assert "oracle.token=<hidden>" in (root / "overrides.yaml").read_text()
+    assert "<hidden>" in (root / "config.yaml").read_text()
 
 
 def test_a_wrong_token_stops_in_one_line_before_anything_trains(
@@ -262,3 +270,36 @@ def test_killed_while_waiting_and_a_server_restart_change_nothing(
 
 def _read(path: Path) -> str:
     return path.read_text() if path.exists() else ""
+
+
+def test_a_bad_answer_in_the_server_stops_in_one_line_naming_the_task(
+    make_cfg, tmp_path, server, monkeypatch
+) -> None:
+    checker = Experiment(make_cfg(*RUN), tmp_path / "truth")
+    monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
+    root, stop = tmp_path / "session", threading.Event()
+    overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
+
+    def answer_one_with_a_class_outside_the_config() -> None:
+        while not stop.is_set() and not project_tasks(server, root):
+            stop.wait(0.5)
+        tasks = project_tasks(server, root)
+        names = checker.data.class_names
+        for number, task in enumerate(tasks):
+            unit = {"image": task["data"]["pool_image"], "region": task["data"]["region"]}
+            result = brush_results(truth_of(checker, unit), names)
+            if number == 0:
+                for part in result:
+                    part["value"]["brushlabels"] = ["no such class"]
+            server.call("POST", f"/api/tasks/{task['id']}/annotations", {"result": result})
+
+    annotator = threading.Thread(target=answer_one_with_a_class_outside_the_config, daemon=True)
+    annotator.start()
+    try:
+        with pytest.raises(AlsegError, match=r"t0000 \(Label Studio task \d+\)") as error:
+            Experiment(make_cfg(*overrides), root, overrides).run()
+    finally:
+        stop.set()
+        annotator.join(timeout=60)
+    assert "\n" not in str(error.value) and "no such class" in str(error.value)
+    assert pending_cycle(root) == 1 and not (query_dir(root, 1) / "applied.json").exists()  # nothing applied
