@@ -74,6 +74,11 @@ class LabelStudioClient:
             except (urllib.error.URLError, ConnectionError, TimeoutError) as error:
                 last = str(getattr(error, "reason", error))
             if wait is not None:
+                if wait == RETRY_SECONDS[0]:
+                    log.warning(
+                        "Label Studio at %s does not answer (%s); retrying for up to %d s",
+                        self.url, last, sum(RETRY_SECONDS),
+                    )  # fmt: skip
                 time.sleep(wait)
         raise AlsegError(
             f"Label Studio at {self.url} did not answer for {sum(RETRY_SECONDS)} s ({last}): start it, or "
