@@ -21,8 +21,9 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import CombinedLoader
 from torch import nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, RandomSampler
 
 from alseg.acquisition.acquire import bootstrap_resample
 from alseg.acquisition.budget import Budget, initial_images
@@ -51,9 +52,10 @@ from alseg.labels.label_studio import LabelStudioOracle
 from alseg.labels.ledger import COST_UNITS, CostLedger
 from alseg.labels.oracle import Oracle
 from alseg.labels.state import LabelState
-from alseg.labels.training_set import LabelledImages
+from alseg.labels.training_set import LabelledImages, UnlabelledPixels
 from alseg.model.module import SegmentationModule
 from alseg.model.networks import check_network
+from alseg.model.semi import SemiSupervision
 from alseg.regions.base import Regions
 from alseg.results.run_dir import Row, RunDirectory, flatten_config, format_table
 from alseg.results.runs import changed_keys
@@ -78,6 +80,13 @@ def build_strategy(node: DictConfig) -> Strategy:
         return build(node)
     rest = OmegaConf.create({key: value for key, value in node.items() if key not in SHAPING_KEYS})
     return build(rest, _partial_=True)(shaping=ScoreShaping(**shaping))  # a dataclass, not a config
+
+
+def semi_supervision(node: DictConfig | None) -> SemiSupervision | None:
+    """The `train.semi` options, or None for labelled pixels only."""
+    if node is None or node.name == "none":
+        return None
+    return SemiSupervision(**{str(key): value for key, value in node.items() if key != "name"})
 
 
 def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
@@ -162,6 +171,8 @@ class Experiment:
         log_file = logging.FileHandler(self.run_dir.root / name)
         log_file.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
         logging.getLogger().addHandler(log_file)
+        if log.getEffectiveLevel() > logging.INFO:  # from Python, with logging unconfigured
+            log.setLevel(logging.INFO)  # alseg.log holds the cycle lines however the run starts
         try:
             return self._run_logged()
         finally:
@@ -426,6 +437,14 @@ class Experiment:
         shares = self.state.label_shares(images)
         batches = math.ceil(len(loader) * shares.sum() / len(images))
         epochs = max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / batches))
+        loaders: Any = loader
+        unlabelled_images = self.state.unlabelled_images()
+        if module.semi is not None and len(unlabelled_images):  # as many batches as the labelled
+            pool = UnlabelledPixels(self.data.train, self.oracle, unlabelled_images)
+            size = module.semi.ratio * train_cfg.batch_size
+            draws = RandomSampler(pool, replacement=True, num_samples=len(loader) * size)
+            unlabelled = DataLoader(pool, batch_size=size, sampler=draws)
+            loaders = CombinedLoader({"labelled": loader, "unlabelled": unlabelled}, mode="min_size")
         trainer: pl.Trainer = build(
             self.cfg.trainer,
             max_steps=epochs * batches,
@@ -435,7 +454,7 @@ class Experiment:
             enable_progress_bar=self.progress,
             default_root_dir=str(self.run_dir.root),
         )
-        trainer.fit(module, loader)
+        trainer.fit(module, loaders)
         return int(trainer.global_step)
 
     def _train_network(self, images: np.ndarray, cycle: int, member: int) -> nn.Module:
@@ -462,6 +481,7 @@ class Experiment:
             loss=build(train.loss) if train.get("loss") else None,
             scheduler=build(train.scheduler) if train.get("scheduler") else None,
             scheduler_interval=train.get("scheduler_interval", "step"),
+            semi=None if fresh else semi_supervision(train.get("semi")),
         )
 
     def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:

@@ -145,6 +145,7 @@ def check_settings(cfg: DictConfig) -> None:
     if cfg.get("budget") is not None and cfg.budget.get("cycles") is None and cfg.budget.get("total") is None:
         raise AlsegError("set budget.cycles or budget.total (or both) so that the run ends.")
     _check_annotation(cfg)
+    _check_semi(cfg)
     _check_smp_shape(cfg)
     _check_devices(cfg)
 
@@ -165,6 +166,16 @@ def _check_annotation(cfg: DictConfig) -> None:
         raise AlsegError(
             "budget.annotation=dominant_or_precise outlines the units whose top class covers less than "
             "budget.dominant_share, and at 0 none does: set budget.dominant_share in (0, 1], e.g. 0.9."
+        )
+
+
+def _check_semi(cfg: DictConfig) -> None:
+    """`train.semi=NAME` sets a string where the option's config belongs: say how to choose it."""
+    semi = OmegaConf.select(cfg, "train.semi")
+    if semi is not None and not isinstance(semi, DictConfig):
+        raise AlsegError(
+            f"train.semi={semi} sets a value; choose the option with train/semi={semi} "
+            "(configs/train/semi/: none, ema_teacher)"
         )
 
 

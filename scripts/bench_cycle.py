@@ -4,7 +4,8 @@ the loop's own bookkeeping (state and cost updates, checkpoints, logs, Trainer s
 The run's rows give the measured phases; bookkeeping is the rest of the run's wall time,
 data generation excluded. The loop's own work (select + bookkeeping) should stay under 5%.
 
-    python scripts/bench_cycle.py [--strategy entropy] [overrides ...]
+    python scripts/bench_cycle.py [--strategy entropy] [--tag semi] [overrides ...]
+    python scripts/bench_cycle.py --tag semi train/semi=ema_teacher   # with the unlabelled pixels
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--strategy", default="entropy")
+    parser.add_argument("--tag", default="", help="suffix of the result file, e.g. semi")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. budget.cycles=2")
     args = parser.parse_args()
     cfg = compose_cfg(f"strategy={args.strategy}", "progress=false", *args.overrides)
@@ -45,7 +47,8 @@ def main() -> None:
                   "share_pct": round(100 * own / total, 2)})  # fmt: skip
     print(f"{len(rows)} cycles of {args.strategy} on {cfg.dataset.name}, {total:.1f} s in all:")
     print_table(table)
-    save(f"cycle_{args.strategy}", table, cycles=len(rows), total_seconds=total, overrides=args.overrides)
+    name = f"cycle_{args.strategy}" + (f"_{args.tag}" if args.tag else "")
+    save(name, table, cycles=len(rows), total_seconds=total, overrides=args.overrides)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,8 @@ from alseg.experiment import build_strategy
 from alseg.settings import build, check_settings, config_dir
 
 GROUPS = [
-    "dataset", "model", "strategy", "regions", "budget", "oracle", "trainer", "logger", "experiment", "debug",
+    "dataset", "model", "strategy", "regions", "budget", "oracle", "train/semi", "trainer", "logger",
+    "experiment", "debug",
 ]  # fmt: skip
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from alseg.errors import AlsegError
 from alseg.model.losses import PartialLabelCrossEntropy
 from alseg.model.networks import SmpNetwork
+from alseg.model.semi import MeanTeacher, SemiSupervision, unlabelled_loss
 
 LR_SCHEDULES = ("cosine", "constant")
 
@@ -36,6 +37,7 @@ class SegmentationModule(pl.LightningModule):
         loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
         scheduler: Callable[[torch.optim.Optimizer], Any] | None = None,
         scheduler_interval: str = "step",
+        semi: SemiSupervision | None = None,
     ) -> None:
         super().__init__()
         if schedule not in LR_SCHEDULES:
@@ -50,21 +52,41 @@ class SegmentationModule(pl.LightningModule):
         self.loss = loss or PartialLabelCrossEntropy()
         self.make_scheduler = scheduler
         self.scheduler_interval = scheduler_interval
+        self.semi = semi
+        self.teacher = MeanTeacher(network) if semi is not None else None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.network(images)
 
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, targets = batch
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        """A batch of labelled images (and targets); with `semi`, a dict of that ("labelled")
+        and of unlabelled images with the mask of their labelled pixels ("unlabelled")."""
+        labelled = batch["labelled"] if isinstance(batch, dict) else batch
+        images, targets = labelled
         loss = self.loss(self(images), targets)
+        if isinstance(batch, dict):
+            assert self.semi is not None and self.teacher is not None
+            unlabelled, known = batch["unlabelled"]
+            extra = unlabelled_loss(self.network, self.teacher, unlabelled, known, self.semi)
+            self.log("train/unlabelled_loss", extra, on_step=True, on_epoch=True, batch_size=len(unlabelled))
+            loss = loss + self.semi.weight * extra
         self.log("train/loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(images))
         return loss
 
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if self.teacher is not None and self.semi is not None:
+            self.teacher.follow(self.network, self.semi.ema_decay)
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        """Every parameter but the teacher's (which follows the student, untrained)."""
+        return [p for name, p in self.named_parameters() if not name.startswith("teacher.")]
+
     def configure_optimizers(self) -> Any:
         if self.make_optimizer is not None:
-            optimizer = self.make_optimizer(self.parameters())
+            optimizer = self.make_optimizer(self.trained_parameters())
         else:
-            optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+            parameters = self.trained_parameters()
+            optimizer = torch.optim.AdamW(parameters, lr=self.lr, weight_decay=self.weight_decay)
         if self.make_scheduler is not None:
             scheduler = self.make_scheduler(optimizer)
             return {
