@@ -21,9 +21,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import get_class
 from omegaconf import DictConfig, OmegaConf
-from pytorch_lightning.utilities import CombinedLoader
-from torch import nn
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import DataLoader
 
 from alseg.acquisition.acquire import bootstrap_resample
 from alseg.acquisition.budget import Budget, initial_images
@@ -52,10 +50,9 @@ from alseg.labels.label_studio import LabelStudioOracle
 from alseg.labels.ledger import COST_UNITS, CostLedger
 from alseg.labels.oracle import Oracle
 from alseg.labels.state import LabelState
-from alseg.labels.training_set import LabelledImages, UnlabelledPixels
 from alseg.model.module import SegmentationModule
 from alseg.model.networks import check_network
-from alseg.model.semi import SemiSupervision
+from alseg.model.training import CycleTraining, TrainingLoss, cycle_seed
 from alseg.regions.base import Regions
 from alseg.results.run_dir import Row, RunDirectory, flatten_config, format_table
 from alseg.results.runs import changed_keys
@@ -80,18 +77,6 @@ def build_strategy(node: DictConfig) -> Strategy:
         return build(node)
     rest = OmegaConf.create({key: value for key, value in node.items() if key not in SHAPING_KEYS})
     return build(rest, _partial_=True)(shaping=ScoreShaping(**shaping))  # a dataclass, not a config
-
-
-def semi_supervision(node: DictConfig | None) -> SemiSupervision | None:
-    """The `train.semi` options, or None for labelled pixels only."""
-    if node is None or node.name == "none":
-        return None
-    return SemiSupervision(**{str(key): value for key, value in node.items() if key != "name"})
-
-
-def cycle_seed(seed: int, cycle: int, member: int = 0) -> int:
-    """The seed of one cycle's training (member 0) or of an ensemble member's, from the run's seed."""
-    return int(np.random.SeedSequence([seed, cycle, member]).generate_state(1)[0] % 2**31)
 
 
 class Experiment:
@@ -145,6 +130,10 @@ class Experiment:
             )  # fmt: skip
         self.human = isinstance(self.oracle, HumanOracle) and self.oracle.asks_people
         self.clicks_counted_at = self.oracle.clicks_counted_at()
+        self.training = CycleTraining(
+            cfg, self.data.train, self.data.num_classes, self.oracle, self.state, self.augment,
+            self.run_dir.root, self.run_dir.checkpoint, self.seed, self.progress,
+        )  # fmt: skip
         self._rows: list[Row] = []
         self.eval_loaders = {
             split: DataLoader(EvaluationImages(getattr(self.data, split)), batch_size=cfg.scoring.batch_size)
@@ -397,12 +386,12 @@ class Experiment:
             start = time.perf_counter()
             labelled = self.state.labelled_images()
             acquisition.members = [
-                self._train_network(bootstrap_resample(labelled, acquisition.rng), cycle, m + 1)
+                self.training.train_member(bootstrap_resample(labelled, acquisition.rng), cycle, m + 1)
                 for m in range(self.strategy.ensemble_size)
             ]
             auxiliary = time.perf_counter() - start
         pl.seed_everything(cycle_seed(self.seed, cycle), workers=True, verbose=False)
-        module = self._build_module(cycle)
+        module = self.training.build_module(cycle)
         per_image = {split: getattr(self.data, split).per_image_classes for split in self.eval_loaders}
         callback = ActiveLearningCallback(
             self.eval_loaders, self.data.num_classes, acquisition, per_image, auxiliary
@@ -410,7 +399,7 @@ class Experiment:
         callbacks: list[pl.Callback] = [callback]
         if hasattr(self.logger, "log_training_loss"):  # W&B: each step's loss, steps over all cycles
             callbacks.append(TrainingLoss(self.logger, cycle, self._steps_before(cycle)))
-        steps = self._fit(module, self.state.training_images(), callbacks, f"cycle_{cycle:03d}")
+        steps = self.training.fit(module, self.state.training_images(), callbacks, f"cycle_{cycle:03d}")
         assert callback.outcome is not None
         callback.outcome.train_steps = steps
         return callback.outcome, module
@@ -418,71 +407,6 @@ class Experiment:
     def _steps_before(self, cycle: int) -> int:
         """Optimizer steps of the cycles before `cycle` (from cycles.csv when resumed)."""
         return sum(int(row.get("train_steps", 0)) for row in self._rows[:cycle])
-
-    def _fit(self, module: SegmentationModule, images: np.ndarray, callbacks: list, name: str) -> int:
-        """Train `module` on the given training images (repeats allowed) with a fresh Trainer;
-        the number of optimizer steps."""
-        train_cfg = self.cfg.train
-        loader = DataLoader(
-            LabelledImages(self.data.train, self.oracle, images, self.augment),
-            batch_size=train_cfg.batch_size,
-            shuffle=True,
-            drop_last=len(images) > train_cfg.batch_size
-            and len(images) % train_cfg.batch_size == 1,  # batch norm
-            num_workers=train_cfg.num_workers,
-            persistent_workers=train_cfg.num_workers > 0,
-        )
-        # An epoch is one pass over the labelled pixels: with region labels, fewer batches
-        # than the partly labelled images fill, so equal budgets train equally long.
-        shares = self.state.label_shares(images)
-        batches = math.ceil(len(loader) * shares.sum() / len(images))
-        epochs = max(int(train_cfg.epochs), math.ceil(train_cfg.min_steps / batches))
-        loaders: Any = loader
-        unlabelled_images = self.state.unlabelled_images()
-        if module.semi is not None and len(unlabelled_images):  # as many batches as the labelled
-            pool = UnlabelledPixels(self.data.train, self.oracle, unlabelled_images)
-            size = module.semi.ratio * train_cfg.batch_size
-            draws = RandomSampler(pool, replacement=True, num_samples=len(loader) * size)
-            unlabelled = DataLoader(pool, batch_size=size, sampler=draws)
-            loaders = CombinedLoader({"labelled": loader, "unlabelled": unlabelled}, mode="min_size")
-        trainer: pl.Trainer = build(
-            self.cfg.trainer,
-            max_steps=epochs * batches,
-            max_epochs=-1,
-            callbacks=callbacks,
-            logger=pl.loggers.CSVLogger(self.run_dir.root, name="train", version=name),
-            enable_progress_bar=self.progress,
-            default_root_dir=str(self.run_dir.root),
-        )
-        trainer.fit(module, loaders)
-        return int(trainer.global_step)
-
-    def _train_network(self, images: np.ndarray, cycle: int, member: int) -> nn.Module:
-        """A fresh network trained on `images` (a member of the strategy's bootstrap ensemble,
-        trained before the cycle's own fit), in eval mode."""
-        pl.seed_everything(cycle_seed(self.seed, cycle, member), workers=True, verbose=False)
-        module = self._build_module(cycle, fresh=True)
-        self._fit(module, images, [], f"cycle_{cycle:03d}_member_{member}")
-        return module.network.eval()
-
-    def _build_module(self, cycle: int, fresh: bool = False) -> SegmentationModule:
-        network = build(self.cfg.model.network, num_classes=self.data.num_classes)
-        if self.cfg.model.get("channels_last", False):
-            network = network.to(memory_format=torch.channels_last)
-        if cycle > 0 and not fresh and not self.cfg.train.reinit:
-            network.load_state_dict(torch.load(self.run_dir.checkpoint(cycle - 1), weights_only=True))
-        train = self.cfg.train
-        return SegmentationModule(
-            network,
-            train.lr,
-            train.weight_decay,
-            train.lr_schedule,
-            optimizer=build(train.optimizer) if train.get("optimizer") else None,
-            loss=build(train.loss) if train.get("loss") else None,
-            scheduler=build(train.scheduler) if train.get("scheduler") else None,
-            scheduler_interval=train.get("scheduler_interval", "step"),
-            semi=None if fresh else semi_supervision(train.get("semi")),
-        )
 
     def _row(self, cycle: int, trained_on: dict[str, float], outcome: CycleOutcome) -> Row:
         """The cycles.csv row: the cost and labelled fraction trained on, then the metrics."""
@@ -499,20 +423,6 @@ class Experiment:
         row.update({f"{phase}_seconds": round(took, 3) for phase, took in outcome.seconds.items()})
         row["acquisition_seconds"] = round(outcome.acquisition_seconds, 3)
         return row
-
-
-class TrainingLoss(pl.Callback):
-    """Sends each optimizer step's training loss to the run's logger, steps counted over all
-    cycles (`offset` steps came before this cycle)."""
-
-    def __init__(self, logger: Any, cycle: int, offset: int) -> None:
-        self.logger, self.cycle, self.offset = logger, cycle, offset
-
-    def on_train_batch_end(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
-    ) -> None:
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
-        self.logger.log_training_loss(float(loss), self.offset + trainer.global_step, self.cycle)
 
 
 def warn_absent_classes(split: str, pixels: list[int], class_names: tuple[str, ...]) -> None:

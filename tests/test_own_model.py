@@ -41,7 +41,7 @@ def test_optimizer_scheduler_and_loss_come_from_the_config(make_cfg, tmp_path) -
         "train.scheduler={_target_: torch.optim.lr_scheduler.StepLR, _partial_: true, step_size: 1}",
     )  # fmt: skip
     experiment = Experiment(cfg, tmp_path)
-    module = experiment._build_module(0)
+    module = experiment.training.build_module(0)
     optimizers = module.configure_optimizers()
     optimizer, scheduler = optimizers["optimizer"], optimizers["lr_scheduler"]["scheduler"]
     assert isinstance(optimizer, torch.optim.SGD) and optimizer.defaults["momentum"] == 0.9
