@@ -18,7 +18,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from test_human import RUN, comparable, truth_of
@@ -27,6 +29,7 @@ from alseg.errors import AlsegError
 from alseg.experiment import Experiment, label_run
 from alseg.labels.human import brush_results, pending_cycle, query_dir
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parents[1]
 BINARY = os.environ.get("LABEL_STUDIO_BIN") or str(ROOT / ".venv-labelstudio" / "bin" / "label-studio")
 TOKEN = "alsegtesttoken0123456789abcdef0123456789"
@@ -141,6 +144,18 @@ def test_a_labelling_session_with_a_real_label_studio_server(make_cfg, tmp_path,
     assert comparable(rows) == comparable(simulated)
 
 
+def run_beside(annotate: Callable[[threading.Event], None], run: Callable[[], T]) -> T:
+    """`run()` while an annotator thread works, stopped (and waited for) when it returns."""
+    stop = threading.Event()
+    annotator = threading.Thread(target=annotate, args=(stop,), daemon=True)
+    annotator.start()
+    try:
+        return run()
+    finally:
+        stop.set()
+        annotator.join(timeout=300)
+
+
 def annotate_as_tasks_come(studio: LabelStudio, experiment: Experiment, stop: threading.Event) -> None:
     """A simulated annotator: labels every unlabelled task of every project with its ground
     truth, task by task with a pause, until told to stop."""
@@ -168,16 +183,11 @@ def test_oracle_label_studio_runs_the_whole_session_by_itself(
     simulated = simulated_run.run()
     overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
-    root, stop = tmp_path / "session", threading.Event()
-    annotator = threading.Thread(
-        target=annotate_as_tasks_come, args=(server, simulated_run, stop), daemon=True
+    root = tmp_path / "session"
+    rows = run_beside(
+        lambda stop: annotate_as_tasks_come(server, simulated_run, stop),
+        lambda: Experiment(make_cfg(*overrides), root, overrides).run(),
     )
-    annotator.start()
-    try:
-        rows = Experiment(make_cfg(*overrides), root, overrides).run()
-    finally:
-        stop.set()
-        annotator.join(timeout=60)
     assert comparable(rows) == comparable(simulated)  # the simulated oracle's curve, through people
     tasks = project_tasks(server, root)
     assert len(tasks) == sum(row["queried_units"] for row in rows)  # each unit imported once
@@ -248,20 +258,13 @@ def test_killed_while_waiting_and_a_server_restart_change_nothing(
         waiting.kill()  # killed while waiting for cycle 1's labels
         waiting.wait()
     server.stop()
-    stop = threading.Event()
 
-    def restart_then_annotate() -> None:
+    def restart_then_annotate(stop: threading.Event) -> None:
         time.sleep(3)  # the rerun finds the server down and retries
         server.start()
         annotate_as_tasks_come(server, simulated_run, stop)
 
-    annotator = threading.Thread(target=restart_then_annotate, daemon=True)
-    annotator.start()
-    try:
-        rows = Experiment(make_cfg(*overrides), root, overrides).run()
-    finally:
-        stop.set()
-        annotator.join(timeout=300)
+    rows = run_beside(restart_then_annotate, lambda: Experiment(make_cfg(*overrides), root, overrides).run())
     assert comparable(rows) == comparable(simulated)
     tasks = project_tasks(server, root)
     names = [(task["data"]["alseg_cycle"], task["data"]["task"]) for task in tasks]
@@ -277,10 +280,10 @@ def test_a_bad_answer_in_the_server_stops_in_one_line_naming_the_task(
 ) -> None:
     checker = Experiment(make_cfg(*RUN), tmp_path / "truth")
     monkeypatch.setenv("LABEL_STUDIO_API_KEY", TOKEN)
-    root, stop = tmp_path / "session", threading.Event()
+    root = tmp_path / "session"
     overrides = [*RUN, "oracle=label_studio", f"oracle.url={server.url}", "oracle.poll_seconds=0.5"]
 
-    def answer_one_with_a_class_outside_the_config() -> None:
+    def answer_one_with_a_class_outside_the_config(stop: threading.Event) -> None:
         while not stop.is_set() and not project_tasks(server, root):
             stop.wait(0.5)
         tasks = project_tasks(server, root)
@@ -293,13 +296,10 @@ def test_a_bad_answer_in_the_server_stops_in_one_line_naming_the_task(
                     part["value"]["brushlabels"] = ["no such class"]
             server.call("POST", f"/api/tasks/{task['id']}/annotations", {"result": result})
 
-    annotator = threading.Thread(target=answer_one_with_a_class_outside_the_config, daemon=True)
-    annotator.start()
-    try:
-        with pytest.raises(AlsegError, match=r"t0000 \(Label Studio task \d+\)") as error:
-            Experiment(make_cfg(*overrides), root, overrides).run()
-    finally:
-        stop.set()
-        annotator.join(timeout=60)
+    with pytest.raises(AlsegError, match=r"t0000 \(Label Studio task \d+\)") as error:
+        run_beside(
+            answer_one_with_a_class_outside_the_config,
+            lambda: Experiment(make_cfg(*overrides), root, overrides).run(),
+        )
     assert "\n" not in str(error.value) and "no such class" in str(error.value)
     assert pending_cycle(root) == 1 and not (query_dir(root, 1) / "applied.json").exists()  # nothing applied

@@ -18,6 +18,15 @@ def _block(inputs: int, outputs: int, convolutions: int) -> nn.Sequential:
     return nn.Sequential(*layers, nn.MaxPool2d(2))
 
 
+def check_sides(images: torch.Tensor, network: str) -> None:
+    """Refuse images whose sides five 2 x 2 poolings cannot halve evenly."""
+    if images.shape[2] % 32 or images.shape[3] % 32:
+        raise AlsegError(
+            f"{network} needs image sides divisible by 32 (got {tuple(images.shape[2:])}); "
+            "set dataset.splits.size accordingly."
+        )
+
+
 class Vgg16Encoder(nn.Module):
     """VGG-16 blocks, then fc6/fc7 as convolutions; returns the pool3, pool4 and fc7 features."""
 
@@ -73,9 +82,5 @@ class Fcn8s(nn.Module):
         self.segmentation_head = nn.Sequential(nn.Conv2d(channels, num_classes, 1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[2] % 32 or images.shape[3] % 32:
-            raise AlsegError(
-                f"FCN-8s needs image sides divisible by 32 (got {tuple(images.shape[2:])}); "
-                "set dataset.splits.size accordingly."
-            )
+        check_sides(images, "FCN-8s")
         return self.segmentation_head(self.decoder(self.encoder(images)))

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from alseg.errors import AlsegError
+from alseg.model.fcn import check_sides
 
 SEGNET_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))  # (channels, convolutions)
 
@@ -101,11 +102,7 @@ class SegNet(nn.Module):
         self.segmentation_head = nn.Sequential(nn.Conv2d(first, num_classes, 3, padding=1))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        if images.shape[2] % 32 or images.shape[3] % 32:
-            raise AlsegError(
-                f"SegNet needs image sides divisible by 32 (got {tuple(images.shape[2:])}); "
-                "set dataset.splits.size accordingly."
-            )
+        check_sides(images, "SegNet")
         return self.segmentation_head(self.decoder(self.encoder(images)))
 
 
