@@ -90,11 +90,13 @@ def test_without_a_process_group_gathering_changes_nothing() -> None:
     assert is_main()
 
 
-def test_lightning_ddp_on_two_cpu_processes_runs_the_loop(tmp_path: Path) -> None:
+@pytest.mark.parametrize("semi", ["none", "ema_teacher"])
+def test_lightning_ddp_on_two_cpu_processes_runs_the_loop(tmp_path: Path, semi: str) -> None:
     run_dir = tmp_path / "ddp"
     command = [
         str(Path(sys.executable).parent / "alseg"), "run", "debug=tiny", "trainer.accelerator=cpu",
         "trainer.devices=2", "trainer.strategy=ddp_find_unused_parameters_true", f"hydra.run.dir={run_dir}",
+        f"train/semi={semi}",
     ]  # fmt: skip
     done = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
