@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from alseg.labels.ledger import COST_UNITS, CostLedger
 from alseg.labels.oracle import Oracle
 from alseg.labels.state import LabelState
 
+PAINTED_MIN_SIDE = 256
+"""Below this side (px) the contour estimate under-counts a polygon dataset's vertices
+(tests/test_click_costs.py)."""
+log = logging.getLogger("alseg")
 QUERIES = "queries"
 PENDING = "pending.json"
 ANSWERS = "answers"
@@ -346,13 +351,15 @@ def apply_answers(
     Returns what the query cost."""
     total = dict.fromkeys(COST_UNITS, 0.0)
     cycle = int(query["cycle"])
-    training = []
+    training, small = [], set()
     for unit, answer in zip(query["units"], maps, strict=True):
         image, region = int(unit["image"]), int(unit["region"])
         cost = oracle.unit_cost(image, region)
         drawn = answers[unit["task"]].polygon_clicks
         annotated = resize_labels(answer, oracle.annotation_size(image))
         cost["clicks"] = float(drawn) if drawn is not None else oracle.answer_clicks(image, region, annotated)
+        if drawn is None and oracle.has_polygons(image) and min(annotated.shape) < PAINTED_MIN_SIDE:
+            small.add(annotated.shape)
         oracle.state.mark(np.array([[image, region]]), cycle, np.array([cost["clicks"]]))
         oracle.ledger.charge(cost)
         for key in COST_UNITS:
@@ -360,6 +367,13 @@ def apply_answers(
         inside = oracle.state.regions[image].mask(np.array([region]))
         labels = resize_labels(answer, oracle.state.image_size)
         training.append(np.where(inside, labels, IGNORE_INDEX).astype(np.uint8))
+    if small:
+        log.warning(
+            "painted answers at %s are priced by the contour estimate, which counts about a third fewer "
+            "clicks than this dataset's polygons at sides under %d px (docs/click_costs.md): costs of "
+            "people's and simulated cycles differ in scale",
+            ", ".join(f"{h}x{w}" for h, w in sorted(small)), PAINTED_MIN_SIDE,
+        )  # fmt: skip
     images = np.array([unit["image"] for unit in query["units"]], dtype=np.int64)
     (oracle.root / ANSWERS).mkdir(parents=True, exist_ok=True)
     atomic_write(

@@ -161,6 +161,10 @@ class Oracle:
             known.update(zip(missing, counted.tolist(), strict=True))
         return np.array([known[r] for r in regions.tolist()], dtype=np.float64)
 
+    def has_polygons(self, image: int) -> bool:
+        """Whether the image's ground truth is drawn polygons (priced by their vertices)."""
+        return self._pool.polygons(image) is not None
+
     def annotation_size(self, image: int) -> tuple[int, int]:
         """(H, W) of the image as annotated."""
         return self._pool.annotation_size(image)
