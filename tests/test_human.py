@@ -13,7 +13,7 @@ from PIL import Image
 from alseg.data.base import IGNORE_INDEX
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment, label_run
-from alseg.labels.human import brush_results, pending_cycle, query_dir
+from alseg.labels.human import VOID_ANSWER, brush_results, pending_cycle, query_dir
 
 RUN = ("debug=tiny", "strategy=entropy", "budget.cycles=2")
 SAME = (
@@ -27,11 +27,19 @@ SAME = (
 )
 
 
-def truth_of(experiment: Experiment, unit: dict) -> np.ndarray:
-    """What a careful annotator paints: the ground truth of the unit's region."""
-    inside = experiment.state.regions[unit["image"]].mask(np.array([unit["region"]]))
-    truth = experiment.data.train.target(unit["image"]).numpy()
+def truth_of(experiment: Experiment, image: int, regions: list[int]) -> np.ndarray:
+    """What a careful annotator paints on an image's task: the ground truth of its queried regions."""
+    inside = experiment.state.regions[image].mask(np.array(regions))
+    truth = experiment.data.train.target(image).numpy()
     return np.where(inside, truth, IGNORE_INDEX).astype(np.uint8)
+
+
+def tasks_of(query: dict) -> dict[str, tuple[int, list[int]]]:
+    """Each task of a query: its image and its queried regions."""
+    tasks: dict[str, tuple[int, list[int]]] = {}
+    for unit in query["units"]:
+        tasks.setdefault(unit["task"], (unit["image"], []))[1].append(unit["region"])
+    return tasks
 
 
 def label_studio_export(experiment: Experiment, folder: Path) -> Path:
@@ -39,13 +47,14 @@ def label_studio_export(experiment: Experiment, folder: Path) -> Path:
     query = json.loads((folder / "query.json").read_text())
     tasks = json.loads((folder / "tasks.json").read_text())
     names = experiment.data.class_names
+    painted = {name: truth_of(experiment, *where) for name, where in tasks_of(query).items()}
     export = [
         {
             "id": 100 + n,
             "data": task["data"],
-            "annotations": [{"id": n, "result": brush_results(truth_of(experiment, unit), names)}],
+            "annotations": [{"id": n, "result": brush_results(painted[task["data"]["task"]], names)}],
         }
-        for n, (task, unit) in enumerate(zip(tasks, query["units"], strict=True))
+        for n, task in enumerate(tasks)
     ]
     path = folder.parent / f"{folder.name}_export.json"
     path.write_text(json.dumps(export))
@@ -56,8 +65,8 @@ def mask_folder(experiment: Experiment, folder: Path) -> Path:
     query = json.loads((folder / "query.json").read_text())
     out = folder.parent / f"{folder.name}_masks"
     out.mkdir()
-    for unit in query["units"]:
-        Image.fromarray(truth_of(experiment, unit)).save(out / f"{unit['task']}.png")
+    for name, where in tasks_of(query).items():
+        Image.fromarray(truth_of(experiment, *where)).save(out / f"{name}.png")
     return out
 
 
@@ -102,15 +111,22 @@ def test_the_query_holds_images_regions_and_predictions_for_label_studio(make_cf
     folder = query_dir(root, 1)
     query = json.loads((folder / "query.json").read_text())
     tasks = json.loads((folder / "tasks.json").read_text())
-    assert len(query["units"]) == len(tasks) == 5
-    for unit, task in zip(query["units"], tasks, strict=True):
-        region = np.asarray(Image.open(folder / "regions" / f"{unit['task']}.png")) > 0
-        prediction = np.asarray(Image.open(folder / "predictions" / f"{unit['task']}.png"))
-        assert region.any() and not region.all()  # a superpixel, not the image
+    by_task = tasks_of(query)
+    images = {unit["image"] for unit in query["units"]}
+    assert len(query["units"]) == 5 and len(tasks) == len(by_task) == len(images)
+    for task in tasks:  # one task an image, holding all of its queried regions
+        name = task["data"]["task"]
+        image, regions = by_task[name]
+        region = np.asarray(Image.open(folder / "regions" / f"{name}.png")) > 0
+        prediction = np.asarray(Image.open(folder / "predictions" / f"{name}.png"))
+        expected = Experiment(cfg, root).state.regions[image].mask(np.array(regions))
+        assert np.array_equal(region, expected) and not region.all()  # its superpixels, not the image
         assert (prediction[~region] == IGNORE_INDEX).all() and (prediction[region] != IGNORE_INDEX).all()
         assert task["data"]["image"].startswith("data:image/png;base64,")
-        assert task["data"]["task"] == unit["task"] and task["predictions"][0]["result"]
-    assert "<BrushLabels" in (folder / "labeling_config.xml").read_text()
+        assert task["data"]["regions"] == regions and task["data"]["pool_image"] == image
+        assert task["data"]["source"] and task["predictions"][0]["result"]
+    config = (folder / "labeling_config.xml").read_text()
+    assert "<BrushLabels" in config and '<Label value="(void)"/>' in config
 
 
 def test_bad_answers_stop_with_one_line_and_apply_nothing(make_cfg, tmp_path) -> None:
@@ -132,6 +148,21 @@ def test_bad_answers_stop_with_one_line_and_apply_nothing(make_cfg, tmp_path) ->
     with pytest.raises(AlsegError, match="is 16x16, not 32x32"):
         label_run(root, masks)
     assert (root / "state" / "cycle_000.npz").read_bytes() == state_before and pending_cycle(root) == 1
+
+
+def test_pixels_said_void_train_as_ignore(make_cfg, tmp_path) -> None:
+    root = tmp_path / "run"
+    cfg = make_cfg(*RUN, "oracle=human")
+    Experiment(cfg, root).run()
+    masks = mask_folder(Experiment(cfg, root), query_dir(root, 1))
+    first = sorted(masks.iterdir())[0]
+    answer = np.asarray(Image.open(first)).copy()
+    answer[:5] = VOID_ANSWER  # the annotator says: no class here
+    Image.fromarray(answer).save(first)
+    label_run(root, masks)
+    image = tasks_of(json.loads((query_dir(root, 1) / "query.json").read_text()))[first.stem][0]
+    target = Experiment(cfg, root).oracle.training_target(image).numpy()
+    assert (target[:5] == IGNORE_INDEX).all() and (target[5:] != IGNORE_INDEX).all()
 
 
 def test_human_oracle_refuses_click_budgets(make_cfg, tmp_path) -> None:
@@ -183,10 +214,10 @@ def test_a_pool_of_ones_own_images_without_masks_is_labelled_by_people(make_cfg,
     query = json.loads((query_dir(run_dir, 1) / "query.json").read_text())
     answers = tmp_path / "answers"
     answers.mkdir()
-    for unit in query["units"]:
-        stem = pool.pairs[unit["image"]][0].stem
-        mask = truth[stem] if stem in truth else np.asarray(Image.open(pool.pairs[unit["image"]][1]))
-        Image.fromarray(mask).resize((32, 32), Image.Resampling.NEAREST).save(answers / f"{unit['task']}.png")
+    for name, (image, _) in tasks_of(query).items():
+        stem = pool.pairs[image][0].stem
+        mask = truth[stem] if stem in truth else np.asarray(Image.open(pool.pairs[image][1]))
+        Image.fromarray(mask).resize((32, 32), Image.Resampling.NEAREST).save(answers / f"{name}.png")
     assert any(unit["image"] in without for unit in query["units"]), "random picks some of the 16"
     label_run(run_dir, answers)
     rows = Experiment(cfg, run_dir).run()
@@ -237,14 +268,12 @@ def test_painted_answers_cost_what_the_simulated_oracle_charges(make_cfg, tmp_pa
     reader = Experiment(cfg, root)
     answers = tmp_path / "answers"
     answers.mkdir()
-    for unit in query["units"]:
-        assert unit["size"] == [64, 80]  # people see the image as its file holds it
-        assert Image.open(folder / "images" / f"{unit['task']}.png").size == (80, 64)
-        truth = reader.data.train.annotation_target(unit["image"])
-        inside = reader.state.regions[unit["image"]].mask_at(np.array([unit["region"]]), (64, 80))
-        Image.fromarray(np.where(inside, truth, IGNORE_INDEX).astype(np.uint8)).save(
-            answers / f"{unit['task']}.png"
-        )
+    assert all(unit["size"] == [64, 80] for unit in query["units"])  # as the image's file holds it
+    for name, (image, regions) in tasks_of(query).items():
+        assert Image.open(folder / "images" / f"{name}.png").size == (80, 64)
+        truth = reader.data.train.annotation_target(image)
+        inside = reader.state.regions[image].mask_at(np.array(regions), (64, 80))
+        Image.fromarray(np.where(inside, truth, IGNORE_INDEX).astype(np.uint8)).save(answers / f"{name}.png")
     cost = label_run(root, answers)
     rows = Experiment(cfg, root).run()
     assert cost["clicks"] == simulated[1]["cost_clicks"] - simulated[0]["cost_clicks"] > 0

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import pytest
-from test_human import RUN, comparable, truth_of
+from test_human import RUN, comparable, tasks_of, truth_of
 
 from alseg.errors import AlsegError
 from alseg.experiment import Experiment, label_run
@@ -118,11 +118,11 @@ def annotate_in_label_studio(studio: LabelStudio, experiment: Experiment, folder
     studio.call("POST", f"/api/projects/{pid}/import", json.loads((folder / "tasks.json").read_text()))
     listed = studio.call("GET", f"/api/tasks?project={pid}&page_size=1000")
     tasks = listed["tasks"] if isinstance(listed, dict) else listed
-    query = {unit["task"]: unit for unit in json.loads((folder / "query.json").read_text())["units"]}
+    query = tasks_of(json.loads((folder / "query.json").read_text()))
     assert len(tasks) == len(query)
     for task in tasks:
-        unit = query[task["data"]["task"]]
-        result = brush_results(truth_of(experiment, unit), experiment.data.class_names)
+        painted = truth_of(experiment, *query[task["data"]["task"]])
+        result = brush_results(painted, experiment.data.class_names)
         studio.call(
             "POST", f"/api/tasks/{task['id']}/annotations", {"result": result, "was_cancelled": False}
         )
@@ -168,8 +168,8 @@ def annotate_as_tasks_come(studio: LabelStudio, experiment: Experiment, stop: th
             for task in found["tasks"] if isinstance(found, dict) else found:
                 if task.get("total_annotations") or stop.is_set():
                     continue
-                unit = {"image": task["data"]["pool_image"], "region": task["data"]["region"]}
-                result = brush_results(truth_of(experiment, unit), names)
+                painted = truth_of(experiment, task["data"]["pool_image"], task["data"]["regions"])
+                result = brush_results(painted, names)
                 body = {"result": result, "was_cancelled": False}
                 studio.call("POST", f"/api/tasks/{task['id']}/annotations", body)
                 time.sleep(0.05)
@@ -289,8 +289,8 @@ def test_a_bad_answer_in_the_server_stops_in_one_line_naming_the_task(
         tasks = project_tasks(server, root)
         names = checker.data.class_names
         for number, task in enumerate(tasks):
-            unit = {"image": task["data"]["pool_image"], "region": task["data"]["region"]}
-            result = brush_results(truth_of(checker, unit), names)
+            painted = truth_of(checker, task["data"]["pool_image"], task["data"]["regions"])
+            result = brush_results(painted, names)
             if number == 0:
                 for part in result:
                     part["value"]["brushlabels"] = ["no such class"]

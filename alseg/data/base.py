@@ -67,6 +67,10 @@ class SegmentationDataset(ImageSource, Protocol):
         """Annotated polygons in `annotation_size` pixels, or None when the dataset has none."""
         ...
 
+    def source(self, index: int) -> str:
+        """Where the image comes from (its file), as people labelling it are told."""
+        ...
+
 
 @dataclass(frozen=True)
 class DataSplits:

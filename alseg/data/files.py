@@ -281,6 +281,9 @@ class LabelledFiles:
         """The image (H, W, 3) uint8 as its file holds it."""
         return np.asarray(open_image(self.pairs[index][0], "RGB"))
 
+    def source(self, index: int) -> str:
+        return str(self.pairs[index][0])
+
     def polygons(self, index: int) -> list[Polygon] | None:
         """The image's annotated polygons in its file's pixels, or None without polygons."""
         return self.polygon_source(index) if self.polygon_source else None

@@ -174,6 +174,9 @@ class SyntheticDataset:
     def annotation_target(self, index: int) -> np.ndarray:
         return self._targets[index].numpy()
 
+    def source(self, index: int) -> str:
+        return f"synthetic image {index} (dataset.splits.seed)"
+
     def annotation_image(self, index: int) -> np.ndarray:
         return self._images[index].permute(1, 2, 0).numpy()
 

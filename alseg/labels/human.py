@@ -1,10 +1,12 @@
 """A human annotator in the loop: the queried units go out as files, the answers come back.
 
 With `oracle=human` a run stops after each acquisition and writes the batch to label under
-`RUN_DIR/queries/cycle_<k>/`: per unit (a task) the image, the region's mask and the model's
-prediction restricted to the region (`images/`, `regions/`, `predictions/`, PNGs named by
-task), a Label Studio import (`tasks.json`, brush pre-annotations restricted to the region,
-and `labeling_config.xml` for the project), and `query.json` listing the tasks. `alseg label
+`RUN_DIR/queries/cycle_<k>/`: per image (a task, holding all of its queried regions) the
+image as its file holds it, the mask of its queried regions and the model's prediction
+restricted to them (`images/`, `regions/`, `predictions/`, PNGs named by task), a Label Studio
+import (`tasks.json`: the image embedded once, its source file named, brush pre-annotations
+restricted to the regions; `labeling_config.xml` for the project, with a `(void)` label for
+pixels of no class), and `query.json` listing each queried unit with its task. `alseg label
 RUN_DIR --from EXPORT` reads the answers back, from a Label Studio JSON export (brush RLE,
 decoded with Label Studio's SDK, and polygons) or from a folder of mask PNGs named by task,
 checks them, pays the ledger and records them; the same `alseg run` command then continues.
@@ -17,6 +19,7 @@ import base64
 import io
 import json
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,10 @@ PAINTED_MIN_SIDE = 256
 """Below this side (px) the contour estimate under-counts a polygon dataset's vertices
 (tests/test_click_costs.py)."""
 log = logging.getLogger("alseg")
+VOID_LABEL = "(void)"
+"""The label people give pixels that belong to no class (IGNORE_INDEX when training)."""
+VOID_ANSWER = 254
+"""A void answer's value in an answer map (and in answer PNGs), until it trains as IGNORE_INDEX."""
 QUERIES = "queries"
 PENDING = "pending.json"
 ANSWERS = "answers"
@@ -133,7 +140,7 @@ def _write_bytes(path: Path, data: bytes) -> None:
 
 def labeling_config(class_names: tuple[str, ...]) -> str:
     """The Label Studio project config: brush and polygon labels of the classes on the image."""
-    labels = "".join(f'<Label value="{name}"/>' for name in class_names)
+    labels = "".join(f'<Label value="{name}"/>' for name in (*class_names, VOID_LABEL))
     return (
         '<View><Image name="image" value="$image" zoom="true"/>'
         f'<BrushLabels name="brush" toName="image">{labels}</BrushLabels>'
@@ -182,31 +189,32 @@ def write_query(
     folder = query_dir(root, cycle)
     for sub in ("images", "regions", "predictions"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
+    regions_of: dict[int, list[int]] = {}  # the queried regions of each image, in query order
+    predicted_of: dict[int, np.ndarray] = {}
+    for (image, region), predicted in zip(units, predictions, strict=True):
+        regions_of.setdefault(image, []).append(region)
+        predicted_of[image] = predicted
     tasks, listed = [], []
-    for number, ((image, region), predicted) in enumerate(zip(units, predictions, strict=True)):
+    for number, (image, regions) in enumerate(regions_of.items()):
         task = f"t{number:04d}"
         size = pool.annotation_size(image)
-        rgb = pool.annotation_image(image)
-        inside = state.regions[image].mask_at(np.array([region]), size)
-        restricted = np.where(inside, resize_labels(predicted, size), IGNORE_INDEX).astype(np.uint8)
+        inside = state.regions[image].mask_at(np.array(regions), size)
+        restricted = np.where(inside, resize_labels(predicted_of[image], size), IGNORE_INDEX).astype(np.uint8)
         files = {
-            "images": _png(rgb),
+            "images": _png(pool.annotation_image(image)),
             "regions": _png(inside.astype(np.uint8) * 255),
             "predictions": _png(restricted),
         }
         for sub, data in files.items():
             _write_bytes(folder / sub / f"{task}.png", data)
-        box = [int(v) for v in state.regions[image].boxes[region]]
-        listed.append({"task": task, "image": image, "region": region, "box": box, "size": list(size)})
+        for region in regions:
+            box = [int(v) for v in state.regions[image].boxes[region]]
+            listed.append({"task": task, "image": image, "region": region, "box": box, "size": list(size)})
         url = "data:image/png;base64," + base64.b64encode(files["images"]).decode()
-        tasks.append(
-            {
-                "data": {"image": url, "task": task, "pool_image": image, "region": region, "box": box},
-                "predictions": [
-                    {"model_version": f"cycle_{cycle:03d}", "result": brush_results(restricted, class_names)}
-                ],
-            }
-        )
+        fields = {"image": url, "task": task, "pool_image": image, "regions": regions}
+        fields["source"] = pool.source(image)
+        prediction = {"model_version": f"cycle_{cycle:03d}", "result": brush_results(restricted, class_names)}
+        tasks.append({"data": fields, "predictions": [prediction]})
     query = {
         "cycle": cycle,
         "classes": list(class_names),
@@ -242,7 +250,7 @@ def read_label_studio(export: Path, query: dict) -> dict[str, Answer]:
     task counts."""
     from label_studio_sdk.converter.brush import decode_rle
 
-    names = {name: cls for cls, name in enumerate(query["classes"])}
+    names = {name: cls for cls, name in enumerate(query["classes"])} | {VOID_LABEL: VOID_ANSWER}
     sizes = {unit["task"]: answer_size(query, unit) for unit in query["units"]}
     answers: dict[str, Answer] = {}
     for task in json.loads(export.read_text()):
@@ -321,19 +329,21 @@ def checked_answers(
             )
         inside = state.regions[unit["image"]].mask_at(np.array([unit["region"]]), size)
         values = answer[inside]
-        bad = sorted(set(np.unique(values).tolist()) - set(range(classes)) - {IGNORE_INDEX})
+        bad = sorted(set(np.unique(values).tolist()) - set(range(classes)) - {IGNORE_INDEX, VOID_ANSWER})
         if bad:
             raise AlsegError(
-                f"{source}: task {unit['task']} holds values {bad}; classes are 0..{classes - 1}"
+                f"{source}: task {unit['task']} holds values {bad}; classes are 0..{classes - 1} "
+                f"({VOID_ANSWER}: void)"
             )
         if (values == IGNORE_INDEX).any():
             if fill is None:
                 unlabelled = int((values == IGNORE_INDEX).sum())
                 raise AlsegError(
-                    f"{source}: task {unit['task']} leaves {unlabelled} pixels of its region unlabelled; "
-                    "label the whole region"
+                    f"{source}: task {unit['task']} leaves {unlabelled} pixels of region {unit['region']} "
+                    f"unlabelled; label the whole region ({VOID_LABEL} for pixels of no class)"
                 )
             answer = np.where(inside & (answer == IGNORE_INDEX), fill, answer)
+        answer = np.where(answer == VOID_ANSWER, IGNORE_INDEX, answer)  # said void: trains as ignore
         restricted.append(np.where(inside, answer, IGNORE_INDEX).astype(np.uint8))
     return restricted
 
@@ -352,10 +362,13 @@ def apply_answers(
     total = dict.fromkeys(COST_UNITS, 0.0)
     cycle = int(query["cycle"])
     training, small = [], set()
+    units_of = Counter(unit["task"] for unit in query["units"])
     for unit, answer in zip(query["units"], maps, strict=True):
         image, region = int(unit["image"]), int(unit["region"])
         cost = oracle.unit_cost(image, region)
-        drawn = answers[unit["task"]].polygon_clicks
+        # polygons drawn over several queried regions of an image are priced per region by the
+        # outline rule; a task of one region costs its vertices
+        drawn = answers[unit["task"]].polygon_clicks if units_of[unit["task"]] == 1 else None
         annotated = resize_labels(answer, oracle.annotation_size(image))
         cost["clicks"] = float(drawn) if drawn is not None else oracle.answer_clicks(image, region, annotated)
         if drawn is None and oracle.has_polygons(image) and min(annotated.shape) < PAINTED_MIN_SIDE:
