@@ -264,15 +264,18 @@ class Experiment:
             if not acquire or len(outcome.queried) == 0:
                 break
             if self.human:
-                self._write_query(cycle + 1, outcome.queried, module)
+                self._write_query(cycle + 1, outcome.queried, outcome.query_scores, module)
                 if not self._answered_in_label_studio(cycle + 1):
                     self._awaiting_answers()
                     break
             cycle += 1
         return rows
 
-    def _write_query(self, cycle: int, units: np.ndarray, module: SegmentationModule) -> None:
-        """The human oracle's batch: images, regions and the model's predictions, to label."""
+    def _write_query(
+        self, cycle: int, units: np.ndarray, scores: np.ndarray, module: SegmentationModule
+    ) -> None:
+        """The human oracle's batch: images, regions, the model's predictions and the strategy's
+        scores (the order people label in), to label."""
         assert isinstance(self.oracle, HumanOracle)
         self.oracle.pending.clear()
         images = [self.data.train.image(int(image)) for image in units[:, 0]]
@@ -291,6 +294,7 @@ class Experiment:
                 predictions,
                 self.state,
                 self.data.class_names,
+                scores,
             )
 
     def _answered_in_label_studio(self, cycle: int) -> bool:

@@ -125,6 +125,8 @@ def test_the_query_holds_images_regions_and_predictions_for_label_studio(make_cf
         assert task["data"]["image"].startswith("data:image/png;base64,")
         assert task["data"]["regions"] == regions and task["data"]["pool_image"] == image
         assert task["data"]["source"] and task["predictions"][0]["result"]
+    scores = [task["data"]["score"] for task in tasks]
+    assert scores == sorted(scores, reverse=True)  # the most informative image first
     config = (folder / "labeling_config.xml").read_text()
     assert "<BrushLabels" in config and '<Label value="(void)"/>' in config
 

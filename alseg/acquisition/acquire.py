@@ -28,10 +28,11 @@ def acquire(
     context: AcquisitionContext,
     seconds: dict[str, float],
     inference_precision: Callable[[], AbstractContextManager] = nullcontext,
-) -> np.ndarray:
+) -> tuple[np.ndarray, np.ndarray]:
     """Run the cycle's query on `context` (its network set): the strategy prepares, the pool
     is scored once, rank 0 ranks and spends the budget and the strategy follows up. Adds the
-    seconds of the auxiliary, score and select phases; returns the queried units (K, 2)."""
+    seconds of the auxiliary, score and select phases; returns the queried units (K, 2) and
+    their scores (K,: the strategy's "score", higher = more informative; rank 0's, else NaN)."""
     strategy = cast(Strategy, context.strategy)
     start = time.perf_counter()
     strategy.prepare(context)
@@ -47,7 +48,9 @@ def acquire(
         context.state.pseudo = kept or {}
     queried = share_state(context.oracle.state, context.oracle.ledger, queried)
     _lap(seconds, "select", lap)
-    return queried
+    table = scores.units.get("score") if is_main() else None
+    unit_scores = table[queried[:, 0], queried[:, 1]] if table is not None else np.full(len(queried), np.nan)
+    return queried, unit_scores.astype(np.float64)
 
 
 def _lap(seconds: dict[str, float], phase: str, since: float) -> float:

@@ -25,6 +25,7 @@ class CycleOutcome:
     metrics: dict[str, dict[str, Any]]
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
     queried: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), dtype=np.int64))
+    query_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))  # the strategy's, per unit
     train_steps: int = 0
 
     @property
@@ -72,4 +73,5 @@ class ActiveLearningCallback(pl.Callback):
         outcome.seconds["evaluate"] = time.perf_counter() - start
         if self.acquisition is not None:
             self.acquisition.network, self.acquisition.device = pl_module.network, pl_module.device
-            outcome.queried = acquire(self.acquisition, outcome.seconds, inference_precision)
+            query = acquire(self.acquisition, outcome.seconds, inference_precision)
+            outcome.queried, outcome.query_scores = query

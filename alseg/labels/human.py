@@ -19,6 +19,7 @@ import base64
 import io
 import json
 import logging
+import math
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -182,20 +183,28 @@ def write_query(
     predictions: list[np.ndarray],
     state: LabelState,
     class_names: tuple[str, ...],
+    scores: np.ndarray | None = None,
 ) -> Path:
     """Write the batch to label (see the module docstring) and mark it pending; its folder.
     Images, regions and predictions are at each image's annotation size (as its file holds it),
-    so that people label, and are paid for, what the simulated oracle prices."""
+    so that people label, and are paid for, what the simulated oracle prices. With the
+    strategy's `scores` of the units, each task carries its best unit's score and the tasks
+    come most informative first (the order Label Studio shows them in)."""
     folder = query_dir(root, cycle)
     for sub in ("images", "regions", "predictions"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     regions_of: dict[int, list[int]] = {}  # the queried regions of each image, in query order
     predicted_of: dict[int, np.ndarray] = {}
-    for (image, region), predicted in zip(units, predictions, strict=True):
+    score_of: dict[int, float] = {}
+    unit_scores = np.full(len(units), np.nan) if scores is None else np.asarray(scores, dtype=np.float64)
+    for (image, region), predicted, score in zip(units, predictions, unit_scores.tolist(), strict=True):
         regions_of.setdefault(image, []).append(region)
         predicted_of[image] = predicted
+        score_of[image] = max(score_of.get(image, -math.inf), score if math.isfinite(score) else -math.inf)
+    ordered = sorted(regions_of, key=lambda image: -score_of[image])  # stable: query order on ties
     tasks, listed = [], []
-    for number, (image, regions) in enumerate(regions_of.items()):
+    for number, image in enumerate(ordered):
+        regions = regions_of[image]
         task = f"t{number:04d}"
         size = pool.annotation_size(image)
         inside = state.regions[image].mask_at(np.array(regions), size)
@@ -213,6 +222,8 @@ def write_query(
         url = "data:image/png;base64," + base64.b64encode(files["images"]).decode()
         fields = {"image": url, "task": task, "pool_image": image, "regions": regions}
         fields["source"] = pool.source(image)
+        if math.isfinite(score_of[image]):
+            fields["score"] = score_of[image]
         prediction = {"model_version": f"cycle_{cycle:03d}", "result": brush_results(restricted, class_names)}
         tasks.append({"data": fields, "predictions": [prediction]})
     query = {
