@@ -28,3 +28,9 @@ $alseg plot bench/runs/isic_cpu --metric dice -o docs/results/isic2017_cpu_dice.
 $alseg report bench/runs/synthetic -o docs/results/synthetic_strategies
 $alseg report bench/runs/synthetic --cost clicks -o docs/results/synthetic_strategies_clicks
 $alseg plot bench/runs/synthetic -o docs/results/synthetic_strategies.png
+$alseg report bench/runs/camvid_lite0 --cost clicks -o docs/results/camvid_lite0_clicks
+$alseg report bench/runs/camvid_lite0 --cost clicks --split val -o docs/results/camvid_lite0_val
+$alseg plot bench/runs/camvid_lite0 --cost clicks -o docs/results/camvid_lite0_clicks.png \
+  --title "CamVid, pretrained Lite0 U-Net: test mIoU vs clicks"
+$alseg plot bench/runs/camvid_lite0 --cost clicks --split val -o docs/results/camvid_lite0_val.png \
+  --title "CamVid, pretrained Lite0 U-Net: val mIoU vs clicks"
