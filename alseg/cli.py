@@ -14,6 +14,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from alseg.errors import AlsegError
+from alseg.labels.ledger import COST_UNITS
 from alseg.settings import config_dir
 
 log = logging.getLogger("alseg")
@@ -74,7 +75,7 @@ def run_command(overrides: list[str]) -> None:
 
 def _add_curve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("paths", nargs="+", help="run directories, sweep directories or W&B run directories")
-    parser.add_argument("--cost", default="images", choices=["images", "pixels", "regions", "clicks"])
+    parser.add_argument("--cost", default="images", choices=list(COST_UNITS))
     parser.add_argument(
         "--split",
         choices=["val", "test"],

@@ -21,6 +21,9 @@ from alseg.errors import AlsegError
 from alseg.labels.answers import ANSWER_MODES
 from alseg.labels.ledger import COST_UNITS
 
+LR_SCHEDULES = ("cosine", "constant")
+"""`train.lr_schedule` without a scheduler: decay to zero over each cycle's steps, or keep the rate."""
+
 SPLITS = ("val", "test")
 
 
@@ -93,7 +96,7 @@ RULES = (
     Rule("train.batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),
     Rule("train.lr", "a number > 0", lambda v: _number(v) and v > 0),
     Rule("train.weight_decay", "a number >= 0", lambda v: _number(v) and v >= 0),
-    Rule("train.lr_schedule", "constant or cosine", lambda v: v in ("constant", "cosine")),
+    Rule("train.lr_schedule", " or ".join(LR_SCHEDULES), lambda v: v in LR_SCHEDULES),
     Rule("train.reinit", "true or false", lambda v: isinstance(v, bool)),
     Rule("train.num_workers", "an integer >= 0", lambda v: _integer(v) and v >= 0),
     Rule("scoring.batch_size", "an integer >= 1", lambda v: _integer(v) and v >= 1),

@@ -13,8 +13,7 @@ from alseg.errors import AlsegError
 from alseg.model.losses import PartialLabelCrossEntropy
 from alseg.model.networks import SmpNetwork
 from alseg.model.semi import MeanTeacher, SemiSupervision, unlabelled_loss
-
-LR_SCHEDULES = ("cosine", "constant")
+from alseg.settings import LR_SCHEDULES
 
 
 class SegmentationModule(pl.LightningModule):
