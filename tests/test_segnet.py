@@ -70,7 +70,15 @@ def test_segnet_weights_load_from_a_file_and_a_wrong_file_stops_in_one_line(tmp_
         build_segnet(5, width=0.125, weights=str(tmp_path / "absent.pt"))
 
 
-@pytest.mark.parametrize("strategy", STRATEGIES)
+# the strategies that reach inside the network (head-only MC committee, descriptors, an
+# ensemble) run in `make test`; every strategy runs in `make test-all`
+LAYOUT_STRATEGIES = ["vote_entropy", "coreset", "suggestive"]
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [s if s in LAYOUT_STRATEGIES else pytest.param(s, marks=pytest.mark.slow) for s in STRATEGIES],
+)
 def test_every_strategy_runs_with_segnet(make_cfg, tmp_path, strategy: str) -> None:
     cfg = make_cfg("debug=tiny", f"strategy={strategy}", *TINY_OVERRIDES.get(strategy, []), *SEGNET_TINY)
     rows = Experiment(cfg, tmp_path).run()
